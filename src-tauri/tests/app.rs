@@ -9,7 +9,10 @@ use tauri::ipc::{CallbackFn, InvokeBody};
 use tauri::test::{INVOKE_KEY, get_ipc_response, mock_builder, mock_context, noop_assets};
 use tauri::webview::InvokeRequest;
 
-fn app() -> (tauri::App<tauri::test::MockRuntime>, tauri::WebviewWindow<tauri::test::MockRuntime>) {
+fn app() -> (
+    tauri::App<tauri::test::MockRuntime>,
+    tauri::WebviewWindow<tauri::test::MockRuntime>,
+) {
     let app = lockstep_lib::builder(mock_builder())
         .build(mock_context(noop_assets()))
         .expect("app builds on the mock runtime");
@@ -35,7 +38,10 @@ fn invoke(
             invoke_key: INVOKE_KEY.to_string(),
         },
     )
-    .map(|body| body.deserialize::<serde_json::Value>().expect("json answer"))
+    .map(|body| {
+        body.deserialize::<serde_json::Value>()
+            .expect("json answer")
+    })
 }
 
 #[test]

@@ -69,8 +69,7 @@ unlock its default (login) collection";
 const UNAVAILABLE_HINT: &str =
     "Lockstep stores connection strings only in the macOS Keychain; unlock your login keychain";
 #[cfg(target_os = "windows")]
-const UNAVAILABLE_HINT: &str =
-    "Lockstep stores connection strings only in the Windows Credential Manager; sign in to a \
+const UNAVAILABLE_HINT: &str = "Lockstep stores connection strings only in the Windows Credential Manager; sign in to a \
 user session that can use it";
 #[cfg(not(any(target_os = "linux", target_os = "macos", target_os = "windows")))]
 const UNAVAILABLE_HINT: &str = "this platform has no keychain that Lockstep supports";
@@ -183,7 +182,10 @@ mod tests {
             "org.freedesktop.DBus.Error.ServiceUnknown".into(),
         ));
         let text = err.to_string();
-        assert!(text.starts_with("the OS keychain is not available"), "{text}");
+        assert!(
+            text.starts_with("the OS keychain is not available"),
+            "{text}"
+        );
         assert!(text.contains("ServiceUnknown"), "{text}");
         #[cfg(target_os = "linux")]
         assert!(text.contains("gnome-keyring"), "{text}");

@@ -34,11 +34,17 @@ fn real_keychain_round_trip() {
 
     assert_eq!(keychain.get(&account).expect("get before set"), None);
     keychain.set(&account, secret).expect("set");
-    assert_eq!(keychain.get(&account).expect("get").as_deref(), Some(secret));
+    assert_eq!(
+        keychain.get(&account).expect("get").as_deref(),
+        Some(secret)
+    );
 
     // A second handle (as after an app restart) sees the same item.
     let reopened = Keychain::open(SERVICE).expect("reopen");
-    assert_eq!(reopened.get(&account).expect("get").as_deref(), Some(secret));
+    assert_eq!(
+        reopened.get(&account).expect("get").as_deref(),
+        Some(secret)
+    );
 
     // Overwrite replaces, it does not add a second item.
     keychain.set(&account, "second value").expect("overwrite");
