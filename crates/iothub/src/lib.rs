@@ -1,8 +1,8 @@
 //! Azure IoT Hub, spoken exactly as Azure speaks it.
 //!
 //! This crate is Lockstep's protocol library, shared by the app and the local hub: connection
-//! strings and SAS tokens now; later the wire models, the REST service client and the MQTT
-//! device client. Byte-level behaviour follows what the official Azure SDKs send and accept
+//! strings, SAS tokens and the REST wire models now; later the REST service client and the
+//! MQTT device client. Byte-level behaviour follows what the official Azure SDKs send and accept
 //! (`docs/iothub-protocol.md` in the shared docs), and the tests pin it with golden strings
 //! from that reference rather than with output of this crate, so a client and an emulator built
 //! on the same code cannot agree on a mistake. It has no Tauri dependency and no clock:
@@ -11,5 +11,10 @@
 //! Layout:
 //! - [`auth`]: connection strings (raw text → validated types) and SAS tokens (generate,
 //!   parse, verify), with secrets redacted from every `Debug`, `Display` and error.
+//! - [`model`]: serde types for the REST bodies (jobs, device job rows, direct methods,
+//!   twins, device identities, queries) spelled exactly as the hub spells them, hub
+//!   timestamps with their "never", and error bodies of both shapes parsed into one typed
+//!   error.
 
 pub mod auth;
+pub mod model;
