@@ -15,6 +15,14 @@
 //!   twins, device identities, queries) spelled exactly as the hub spells them, hub
 //!   timestamps with their "never", and error bodies of both shapes parsed into one typed
 //!   error.
+//! - [`service`]: the REST service client (jobs v2, twins, queries, direct methods, device
+//!   identities, statistics) over reqwest + rustls, with typed errors and bounded retries.
+//! - [`topic`]: the MQTT topic grammar of the device protocol: parse and format.
+//! - [`device`]: the MQTT device client over rumqttc: a sans-I/O session, the event loop that
+//!   does its I/O, and a cheap `Clone` handle.
 
 pub mod auth;
+pub mod device;
 pub mod model;
+pub mod service;
+pub mod topic;
