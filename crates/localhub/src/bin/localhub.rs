@@ -1,0 +1,2 @@
+//! The `localhub` command (being written).
+fn main() {}

@@ -1,0 +1,26 @@
+//! localhub: a local Azure IoT Hub, for Lockstep and for anyone who wants to run the official
+//! Azure IoT SDKs without an Azure account.
+//!
+//! It speaks what Azure IoT Hub speaks, as the protocol reference (`docs/iothub-protocol.md`
+//! in the shared docs) describes and the official SDKs check: devices over MQTT, the service
+//! REST API over HTTPS, SAS authentication with Azure's default shared-access policies, and
+//! SQLite storage so that whatever it acknowledged survives a restart.
+//!
+//! Layout:
+//! - [`hub`]: the core, one [`Hub`] handle: registry, twins (with [`hub::twin`], the pure
+//!   twin rules), direct methods and the state of connected devices.
+//! - [`mqtt`]: the device endpoint, MQTT 3.1.1 over TLS, an adapter over [`Hub`].
+//! - [`policies`]: shared-access policies and their permissions.
+//! - [`store`]: SQLite, one module per table.
+
+// Every fallible hub operation answers with the hub's own error, `iothub::model::HubError`
+// (code, message, tracking id: ~140 bytes). Errors are the cold path of a local emulator and
+// boxing them would only add noise at every call site.
+#![allow(clippy::result_large_err)]
+
+pub mod hub;
+pub mod mqtt;
+pub mod policies;
+pub mod store;
+
+pub use hub::{Hub, IfMatch};

@@ -1,0 +1,71 @@
+//! Table `devices`: device identities (the registry), one JSON document per device.
+
+use iothub::model::DeviceIdentity;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::StoreError;
+
+/// Created on open when missing.
+pub const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS devices (
+    device_id TEXT PRIMARY KEY NOT NULL,
+    identity  TEXT NOT NULL,
+    created   INTEGER NOT NULL DEFAULT (unixepoch())
+) WITHOUT ROWID;
+";
+
+/// Inserts or replaces the identity stored under its `deviceId`.
+pub fn put(conn: &Connection, id: &str, identity: &DeviceIdentity) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO devices (device_id, identity) VALUES (?1, ?2)
+         ON CONFLICT(device_id) DO UPDATE SET identity = excluded.identity",
+        params![id, serde_json::to_string(identity)?],
+    )?;
+    Ok(())
+}
+
+/// The identity of `id`, if registered.
+pub fn get(conn: &Connection, id: &str) -> Result<Option<DeviceIdentity>, StoreError> {
+    let text: Option<String> = conn
+        .query_row(
+            "SELECT identity FROM devices WHERE device_id = ?1",
+            params![id],
+            |row| row.get(0),
+        )
+        .optional()?;
+    Ok(text.map(|t| serde_json::from_str(&t)).transpose()?)
+}
+
+/// Up to `limit` identities, oldest first.
+pub fn list(conn: &Connection, limit: usize) -> Result<Vec<DeviceIdentity>, StoreError> {
+    let mut stmt =
+        conn.prepare("SELECT identity FROM devices ORDER BY created, device_id LIMIT ?1")?;
+    let rows = stmt.query_map(params![limit as i64], |row| row.get::<_, String>(0))?;
+    let mut out = Vec::new();
+    for text in rows {
+        out.push(serde_json::from_str(&text?)?);
+    }
+    Ok(out)
+}
+
+/// Every identity.
+pub fn all(conn: &Connection) -> Result<Vec<DeviceIdentity>, StoreError> {
+    let mut stmt = conn.prepare("SELECT identity FROM devices ORDER BY device_id")?;
+    let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
+    let mut out = Vec::new();
+    for text in rows {
+        out.push(serde_json::from_str(&text?)?);
+    }
+    Ok(out)
+}
+
+/// Deletes `id`. Returns whether it existed.
+pub fn delete(conn: &Connection, id: &str) -> Result<bool, StoreError> {
+    Ok(conn.execute("DELETE FROM devices WHERE device_id = ?1", params![id])? > 0)
+}
+
+/// How many devices are registered.
+pub fn count(conn: &Connection) -> Result<u64, StoreError> {
+    let n: i64 = conn.query_row("SELECT COUNT(*) FROM devices", [], |row| row.get(0))?;
+    Ok(u64::try_from(n).unwrap_or_default())
+}
