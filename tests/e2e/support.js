@@ -80,6 +80,8 @@ export async function launchApp() {
 export async function screenshot(browser, name) {
   await mkdir(artifactsDir, { recursive: true });
   const file = path.join(artifactsDir, `${name}.png`);
+  // The DOM can be ahead of what is painted: wait for two frames so the picture shows it.
+  await browser.executeAsync((done) => requestAnimationFrame(() => requestAnimationFrame(done)));
   await browser.saveScreenshot(file);
   return file;
 }
