@@ -140,7 +140,8 @@ fn twin_patch_and_replace_honour_etags_and_notify_subscribed_devices() {
     let hub = hub();
     add(&hub, "door-1");
     let mut conn = hub.connect_device("door-1", 8);
-    hub.subscribe("door-1", |s| s.desired = true);
+    hub.subscribe("door-1", |s| s.desired = true)
+        .expect("subscribe");
 
     let twin = hub.get_twin("door-1").expect("twin");
     assert_eq!(twin["etag"], "AAAAAAAAAAE=");
@@ -211,7 +212,8 @@ fn a_second_connection_closes_the_first_and_subscriptions_persist() {
     let hub = hub();
     add(&hub, "door-1");
     let mut first = hub.connect_device("door-1", 8);
-    hub.subscribe("door-1", |s| s.methods = true);
+    hub.subscribe("door-1", |s| s.methods = true)
+        .expect("subscribe");
     let second = hub.connect_device("door-1", 8);
     assert!(matches!(first.inbox.try_recv(), Ok(ToDevice::Close(_))));
     // The old connection ending does not unregister the new one.
@@ -231,7 +233,8 @@ async fn methods_reach_the_connection_and_its_answer_reaches_the_invoker() {
     let hub = hub();
     add(&hub, "door-1");
     let mut conn = hub.connect_device("door-1", 8);
-    hub.subscribe("door-1", |s| s.methods = true);
+    hub.subscribe("door-1", |s| s.methods = true)
+        .expect("subscribe");
     let device = hub.clone();
     let answer = tokio::spawn(async move {
         match conn.inbox.recv().await {
@@ -289,7 +292,9 @@ async fn a_device_that_connects_within_the_connect_timeout_gets_the_call() {
     let late = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_secs(3)).await;
         let mut conn = device.connect_device("door-1", 8);
-        device.subscribe("door-1", |s| s.methods = true);
+        device
+            .subscribe("door-1", |s| s.methods = true)
+            .expect("subscribe");
         if let Some(ToDevice::MethodRequest { rid, .. }) = conn.inbox.recv().await {
             device.method_response("door-1", &rid, 200, json!("late but here"));
         }
@@ -307,7 +312,8 @@ async fn a_device_that_never_answers_times_out_with_504101() {
     let hub = hub();
     add(&hub, "door-1");
     let _conn = hub.connect_device("door-1", 8);
-    hub.subscribe("door-1", |s| s.methods = true);
+    hub.subscribe("door-1", |s| s.methods = true)
+        .expect("subscribe");
     let started = tokio::time::Instant::now();
     let err = hub
         .invoke_method("door-1", &method("lockDoor", 0))
@@ -322,7 +328,8 @@ async fn invalid_invocations_are_refused_before_anything_is_sent() {
     let hub = hub();
     add(&hub, "door-1");
     let mut conn = hub.connect_device("door-1", 8);
-    hub.subscribe("door-1", |s| s.methods = true);
+    hub.subscribe("door-1", |s| s.methods = true)
+        .expect("subscribe");
     let cases = [
         CloudToDeviceMethod {
             method_name: None,
@@ -366,6 +373,8 @@ fn everything_acknowledged_is_in_the_file_after_reopening() {
         .expect("patch");
         hub.patch_reported("door-1", &json!({"locked": true}))
             .expect("reported");
+        hub.subscribe("door-1", |s| s.methods = true)
+            .expect("subscribe");
         let owner = hub.policy("iothubowner").expect("read").expect("owner");
         (created.authentication, owner.primary_key.expose_base64())
     };

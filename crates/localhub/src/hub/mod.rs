@@ -175,6 +175,7 @@ impl Hub {
             }),
         };
         hub.ensure_default_policies()?;
+        hub.load_subscriptions()?;
         Ok(hub)
     }
 
@@ -303,6 +304,7 @@ impl Hub {
             }
             store::devices::delete(tx, id)?;
             store::twins::delete(tx, id)?;
+            store::subscriptions::delete(tx, id)?;
             Ok::<_, HubError>(())
         })?;
         let mut devices = self.devices();
@@ -565,15 +567,56 @@ impl Hub {
         }
     }
 
-    /// Records a device's subscriptions; they persist across its reconnects.
-    pub fn subscribe(&self, device_id: &str, update: impl FnOnce(&mut Subscriptions)) {
-        update(
-            self.devices()
+    /// Records a device's subscriptions; they persist across its reconnects and across hub
+    /// restarts (stored before this returns).
+    pub fn subscribe(
+        &self,
+        device_id: &str,
+        update: impl FnOnce(&mut Subscriptions),
+    ) -> Result<(), HubError> {
+        let current = {
+            let mut devices = self.devices();
+            let entry = devices
                 .subscriptions
                 .entry(device_id.to_owned())
-                .or_default(),
-        );
+                .or_default();
+            update(entry);
+            *entry
+        };
+        self.store()
+            .read(|conn| {
+                store::subscriptions::put(
+                    conn,
+                    &(
+                        device_id.to_owned(),
+                        current.methods,
+                        current.desired,
+                        current.twin_responses,
+                    ),
+                )
+            })
+            .map_err(internal)?;
         self.inner.device_changes.notify_waiters();
+        Ok(())
+    }
+
+    fn load_subscriptions(&self) -> Result<(), HubError> {
+        let rows = self
+            .store()
+            .read(store::subscriptions::all)
+            .map_err(internal)?;
+        let mut devices = self.devices();
+        for (id, methods, desired, twin_responses) in rows {
+            devices.subscriptions.insert(
+                id,
+                Subscriptions {
+                    methods,
+                    desired,
+                    twin_responses,
+                },
+            );
+        }
+        Ok(())
     }
 
     /// The device's current subscriptions.

@@ -7,6 +7,7 @@
 
 pub mod devices;
 pub mod policies;
+pub mod subscriptions;
 pub mod twins;
 
 use std::path::Path;
@@ -57,6 +58,7 @@ impl Store {
         conn.execute_batch(devices::SCHEMA)?;
         conn.execute_batch(twins::SCHEMA)?;
         conn.execute_batch(policies::SCHEMA)?;
+        conn.execute_batch(subscriptions::SCHEMA)?;
         Ok(Self {
             conn: Mutex::new(conn),
         })
