@@ -105,10 +105,16 @@ fn update_needs_a_matching_etag_and_delete_removes_device_and_twin() {
         .expect_err("stale etag");
     assert_eq!(code(&stale), Some(412001));
 
+    let mut conn = hub.connect_device("door-1", 8);
     let updated = hub
         .put_device("door-1", disabled, &IfMatch::Etag(etag.clone()))
         .expect("update");
     assert_eq!(updated.status, Some(DeviceStatus::Disabled));
+    assert_eq!(
+        conn.inbox.try_recv(),
+        Ok(ToDevice::Close("device disabled"))
+    );
+    assert!(!hub.is_connected("door-1"));
     assert_ne!(updated.etag.as_deref(), Some(etag.as_str()));
     // Keys survive an update that does not mention them.
     assert_eq!(updated.authentication, created.authentication);

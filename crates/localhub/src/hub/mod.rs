@@ -270,6 +270,12 @@ impl Hub {
             store::devices::put(tx, id, &identity)?;
             Ok::<_, HubError>(identity)
         })?;
+        if identity.status == Some(DeviceStatus::Disabled)
+            && let Some(live) = self.devices().live.remove(id)
+        {
+            // A disabled device may not stay connected (and cannot reconnect: CONNACK 5).
+            let _ = live.sender.try_send(ToDevice::Close("device disabled"));
+        }
         Ok(self.with_live_state(identity))
     }
 

@@ -1,0 +1,288 @@
+//! The task of one device connection: reads MQTT packets from the TLS stream, feeds them,
+//! the hub's messages and the timer to the [`Session`], and carries out its [`Action`]s.
+//! Nothing here decides anything about the protocol.
+
+use std::collections::VecDeque;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::BytesMut;
+use iothub::model::{DeviceStatus, ErrorCode, HubError};
+use rumqttc::mqttbytes::Error as CodecError;
+use rumqttc::mqttbytes::v4::Packet;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::MqttStats;
+use super::session::{
+    Action, CloseReason, Credentials, DeviceCredentials, HubReply, HubRequest, Now,
+    PolicyCredentials, Session,
+};
+use crate::Hub;
+use crate::hub::DeviceConnection;
+use crate::policies::Permission;
+
+/// Largest packet accepted or sent: the hub's 256 KiB message limit plus headroom.
+pub const MAX_PACKET: usize = 512 * 1024;
+
+/// How many hub messages may wait for a connection that is busy writing.
+const INBOX_CAPACITY: usize = 64;
+
+/// How long writing to a device may take before it is considered gone.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long the TLS close may take once the connection is over.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Serves one device connection until it closes or `shutdown` is cancelled.
+pub async fn run<S>(stream: S, hub: Hub, stats: MqttStats, shutdown: CancellationToken)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut connection = Connection {
+        session: Session::new(hub.host_name(), now()),
+        hub,
+        stats,
+        registration: None,
+        outgoing: BytesMut::new(),
+    };
+    let mut stream = stream;
+    let mut incoming = BytesMut::with_capacity(4096);
+    let reason = loop {
+        let deadline = connection.session.deadline();
+        let timer = async {
+            match deadline {
+                Some(deadline) => tokio::time::sleep_until(deadline).await,
+                None => std::future::pending().await,
+            }
+        };
+        let inbox = async {
+            match connection.registration.as_mut() {
+                Some(registration) => registration.inbox.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        let closed = tokio::select! {
+            () = shutdown.cancelled() => Some(CloseReason::Shutdown),
+            read = stream.read_buf(&mut incoming) => match read {
+                Ok(0) => Some(CloseReason::Io("closed by the device".to_owned())),
+                Ok(_) => connection.on_bytes(&mut incoming),
+                Err(error) => Some(CloseReason::Io(error.to_string())),
+            },
+            message = inbox => match message {
+                Some(message) => {
+                    let actions = connection.session.on_to_device(message);
+                    connection.carry_out(actions)
+                }
+                None => Some(CloseReason::Hub("the hub dropped the connection")),
+            },
+            () = timer => {
+                let actions = connection.session.on_timer(now());
+                connection.carry_out(actions)
+            }
+        };
+        // What was sent before a close (a refusing CONNACK) still goes out.
+        let flushed = tokio::select! {
+            () = shutdown.cancelled() => Err(CloseReason::Shutdown),
+            flushed = connection.flush(&mut stream) => flushed,
+        };
+        if let Err(error) = flushed {
+            break closed.unwrap_or(error);
+        }
+        if let Some(reason) = closed {
+            break reason;
+        }
+    };
+    let device_id = connection
+        .registration
+        .as_ref()
+        .map(|r| r.device_id.as_str())
+        .unwrap_or("-");
+    tracing::debug!(device_id, %reason, "device connection closed");
+    if let Some(registration) = connection.registration.take() {
+        connection
+            .hub
+            .disconnect_device(&registration.device_id, registration.connection_id);
+    }
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, stream.shutdown()).await;
+}
+
+/// The state of the task besides the socket.
+struct Connection {
+    session: Session,
+    hub: Hub,
+    stats: MqttStats,
+    registration: Option<DeviceConnection>,
+    outgoing: BytesMut,
+}
+
+impl Connection {
+    /// Decodes every whole packet in `incoming` and hands it to the session.
+    fn on_bytes(&mut self, incoming: &mut BytesMut) -> Option<CloseReason> {
+        loop {
+            match Packet::read(incoming, MAX_PACKET) {
+                Ok(packet) => {
+                    let actions = self.session.on_packet(packet, now());
+                    if let Some(reason) = self.carry_out(actions) {
+                        return Some(reason);
+                    }
+                }
+                Err(CodecError::InsufficientBytes(missing)) => {
+                    incoming.reserve(missing);
+                    return None;
+                }
+                Err(error) => return Some(CloseReason::Malformed(error.to_string())),
+            }
+        }
+    }
+
+    /// Carries out actions (and those that hub replies lead to); returns why to close, if
+    /// the session closed.
+    fn carry_out(&mut self, actions: Vec<Action>) -> Option<CloseReason> {
+        let mut queue = VecDeque::from(actions);
+        while let Some(action) = queue.pop_front() {
+            match action {
+                Action::Send(packet) => {
+                    if let Err(error) = packet.write(&mut self.outgoing, MAX_PACKET) {
+                        tracing::warn!(%error, "could not encode a packet for a device");
+                    }
+                }
+                Action::Hub(request) => {
+                    if let Some(reply) = self.call_hub(request) {
+                        queue.extend(self.session.on_hub_reply(reply, now()));
+                    }
+                }
+                Action::Close(reason) => return Some(reason),
+            }
+        }
+        None
+    }
+
+    fn call_hub(&mut self, request: HubRequest) -> Option<HubReply> {
+        let hub = &self.hub;
+        match request {
+            HubRequest::Credentials {
+                device_id,
+                key_name,
+            } => Some(HubReply::Credentials(credentials(
+                hub,
+                &device_id,
+                key_name.as_deref(),
+            ))),
+            HubRequest::Register { device_id } => {
+                self.stats.connection_accepted();
+                self.registration = Some(hub.connect_device(&device_id, INBOX_CAPACITY));
+                None
+            }
+            HubRequest::Subscriptions { device_id, change } => {
+                // The hub updates its memory before it stores, so a storage failure only
+                // loses the change across a hub restart: worth a warning, not the connection.
+                if let Err(error) =
+                    hub.subscribe(&device_id, |subscriptions| change.apply(subscriptions))
+                {
+                    tracing::warn!(%device_id, %error, "could not store subscriptions");
+                }
+                None
+            }
+            HubRequest::GetTwin { device_id, rid } => Some(HubReply::TwinDocument {
+                rid,
+                result: hub.device_twin_document(&device_id),
+            }),
+            HubRequest::PatchReported {
+                device_id,
+                rid,
+                patch,
+            } => Some(HubReply::ReportedPatched {
+                rid,
+                result: hub.patch_reported(&device_id, &patch),
+            }),
+            HubRequest::MethodResponse {
+                device_id,
+                rid,
+                status,
+                payload,
+            } => {
+                hub.method_response(&device_id, &rid, status, payload);
+                None
+            }
+            HubRequest::Telemetry { device_id, bytes } => {
+                tracing::trace!(%device_id, bytes, "device-to-cloud message");
+                self.stats.telemetry(bytes);
+                None
+            }
+        }
+    }
+
+    /// Writes what the session sent.
+    async fn flush<S>(&mut self, stream: &mut S) -> Result<(), CloseReason>
+    where
+        S: AsyncWrite + Unpin,
+    {
+        if self.outgoing.is_empty() {
+            return Ok(());
+        }
+        let write = async {
+            stream.write_all(&self.outgoing).await?;
+            stream.flush().await
+        };
+        let result = match tokio::time::timeout(WRITE_TIMEOUT, write).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(CloseReason::Io(error.to_string())),
+            Err(_) => Err(CloseReason::Io(
+                "writing to the device timed out".to_owned(),
+            )),
+        };
+        self.outgoing.clear();
+        result
+    }
+}
+
+/// What the hub knows about `device_id` and the policy `key_name`, for a CONNECT.
+fn credentials(
+    hub: &Hub,
+    device_id: &str,
+    key_name: Option<&str>,
+) -> Result<Credentials, HubError> {
+    let device = match hub.get_device(device_id) {
+        Ok(identity) => {
+            let keys = identity
+                .authentication
+                .and_then(|auth| auth.symmetric_key)
+                .map(|keys| {
+                    [keys.primary_key(), keys.secondary_key()]
+                        .into_iter()
+                        .filter_map(|key| key.ok().flatten())
+                        .collect()
+                })
+                .unwrap_or_default();
+            Some(DeviceCredentials {
+                enabled: matches!(identity.status, None | Some(DeviceStatus::Enabled)),
+                keys,
+            })
+        }
+        Err(error) if error.known_code() == Some(ErrorCode::DeviceNotFound) => None,
+        Err(error) => return Err(error),
+    };
+    let policy = match key_name {
+        Some(name) => hub.policy(name)?.map(|policy| PolicyCredentials {
+            device_connect: policy.rights.grants(Permission::DeviceConnect),
+            keys: vec![policy.primary_key, policy.secondary_key],
+        }),
+        None => None,
+    };
+    Ok(Credentials {
+        device,
+        policy,
+        subscriptions: hub.subscriptions(device_id),
+    })
+}
+
+fn now() -> Now {
+    Now {
+        instant: Instant::now(),
+        unix: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+    }
+}
