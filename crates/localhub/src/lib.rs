@@ -7,10 +7,15 @@
 //! SQLite storage so that whatever it acknowledged survives a restart.
 //!
 //! Layout:
+//! - [`certs`]: the local CA and the server certificate, generated once and kept in the
+//!   data dir.
+//! - [`http`]: the service endpoint, IoT Hub's REST API over HTTPS, an adapter over [`Hub`].
 //! - [`hub`]: the core, one [`Hub`] handle: registry, twins (with [`hub::twin`], the pure
 //!   twin rules), direct methods and the state of connected devices.
 //! - [`mqtt`]: the device endpoint, MQTT 3.1.1 over TLS, an adapter over [`Hub`].
 //! - [`policies`]: shared-access policies and their permissions.
+//! - [`server`]: starts and stops a whole hub (store, certificates, both ports,
+//!   `localhub.json`).
 //! - [`store`]: SQLite, one module per table.
 
 // Every fallible hub operation answers with the hub's own error, `iothub::model::HubError`
@@ -18,9 +23,12 @@
 // boxing them would only add noise at every call site.
 #![allow(clippy::result_large_err)]
 
+pub mod certs;
+pub mod http;
 pub mod hub;
 pub mod mqtt;
 pub mod policies;
+pub mod server;
 pub mod store;
 
 pub use hub::{Hub, IfMatch};

@@ -1,2 +1,215 @@
-//! The `localhub` command (being written).
-fn main() {}
+//! `localhub`: runs a local Azure IoT Hub in the foreground, or manages the devices of one.
+//!
+//! ```text
+//! localhub --data-dir DIR [--host localhost] [--mqtt-port 8883] [--https-port 8443]
+//! localhub --data-dir DIR device add ID     # prints the device's connection string
+//! localhub --data-dir DIR device list
+//! localhub --data-dir DIR info              # host, ports, CA path, service connection string
+//! ```
+//!
+//! The hub runs until SIGINT or SIGTERM, then shuts down gracefully. The subcommands open the
+//! database in DIR directly (no server needed, and fine while one runs). Logs go to stderr,
+//! filtered by `RUST_LOG` (default `info`); keys and tokens are never logged.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use iothub::model::DeviceIdentity;
+use localhub::server::{self, Config, HubInfo};
+use localhub::{Hub, IfMatch};
+
+#[derive(Debug, Parser)]
+#[command(name = "localhub", version, about = "A local Azure IoT Hub")]
+struct Cli {
+    /// Where the database, the certificates and localhub.json live (created if missing).
+    #[arg(long, value_name = "DIR")]
+    data_dir: PathBuf,
+    /// The host name clients use (in the certificate and the connection strings).
+    #[arg(long, default_value = "localhost")]
+    host: String,
+    /// The MQTT/TLS port for devices (0: any free port).
+    #[arg(long, default_value_t = 8883)]
+    mqtt_port: u16,
+    /// The HTTPS port for the service API (0: any free port).
+    #[arg(long, default_value_t = 8443)]
+    https_port: u16,
+    /// The address to listen on (0.0.0.0 to accept devices from the network).
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: IpAddr,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Manage devices.
+    Device {
+        #[command(subcommand)]
+        action: DeviceCommand,
+    },
+    /// Print the host name, ports, CA path and the iothubowner connection string.
+    Info,
+}
+
+#[derive(Debug, Subcommand)]
+enum DeviceCommand {
+    /// Register a device and print its connection string.
+    Add {
+        /// The device id.
+        id: String,
+    },
+    /// List the registered devices.
+    List,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => run(&cli),
+        Some(Command::Device {
+            action: DeviceCommand::Add { ref id },
+        }) => add_device(&cli, id),
+        Some(Command::Device {
+            action: DeviceCommand::List,
+        }) => list_devices(&cli),
+        Some(Command::Info) => info(&cli),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("localhub: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the hub until SIGINT or SIGTERM.
+fn run(cli: &Cli) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let config = Config {
+            data_dir: cli.data_dir.clone(),
+            host: cli.host.clone(),
+            mqtt_port: cli.mqtt_port,
+            https_port: cli.https_port,
+            bind: cli.bind,
+        };
+        let running = server::start(config)
+            .await
+            .context("localhub did not start")?;
+        println!(
+            "localhub is ready; connection details are in {}",
+            running.info_path().display()
+        );
+        wait_for_signal().await?;
+        tracing::info!("shutting down");
+        running.shutdown().await;
+        Ok(())
+    })
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result.context("cannot listen for SIGINT"),
+        _ = terminate.recv() => Ok(()),
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() -> anyhow::Result<()> {
+    tokio::signal::ctrl_c()
+        .await
+        .context("cannot listen for Ctrl-C")
+}
+
+/// The host and HTTPS port of the hub in DIR: from localhub.json if a hub has run there,
+/// else from the command line.
+fn host_and_port(cli: &Cli) -> anyhow::Result<(String, u16)> {
+    let info = HubInfo::read(&cli.data_dir).with_context(|| {
+        format!(
+            "cannot read {}",
+            cli.data_dir.join(server::INFO_FILE).display()
+        )
+    })?;
+    Ok(match info {
+        Some(info) => (info.host_name, info.https_port),
+        None => (cli.host.clone(), cli.https_port),
+    })
+}
+
+fn open(cli: &Cli) -> anyhow::Result<(Hub, String, u16)> {
+    let (host, https_port) = host_and_port(cli)?;
+    let hub = server::open_hub(&cli.data_dir, &server::hub_host_name(&host, https_port))
+        .with_context(|| format!("cannot open the hub in {}", cli.data_dir.display()))?;
+    Ok((hub, host, https_port))
+}
+
+fn add_device(cli: &Cli, id: &str) -> anyhow::Result<()> {
+    let (hub, host, _) = open(cli)?;
+    hub.put_device(id, DeviceIdentity::default(), &IfMatch::Absent)
+        .with_context(|| format!("cannot register device '{id}'"))?;
+    let connection_string = server::device_connection_string(&hub, &host, id)
+        .with_context(|| format!("cannot build the connection string of '{id}'"))?;
+    println!("{}", connection_string.expose_secret_string());
+    Ok(())
+}
+
+fn list_devices(cli: &Cli) -> anyhow::Result<()> {
+    let (hub, _, _) = open(cli)?;
+    let count = hub.device_count().context("cannot count the devices")?;
+    let devices = hub
+        .list_devices(usize::try_from(count).unwrap_or(usize::MAX))
+        .context("cannot list the devices")?;
+    for device in devices {
+        let status = device.status.as_ref().map_or("enabled", |s| s.as_str());
+        println!("{}\t{status}", device.device_id.unwrap_or_default());
+    }
+    Ok(())
+}
+
+fn info(cli: &Cli) -> anyhow::Result<()> {
+    let (hub, host, https_port) = open(cli)?;
+    let mqtt_port = HubInfo::read(&cli.data_dir)
+        .ok()
+        .flatten()
+        .map_or(cli.mqtt_port, |info| info.mqtt_port);
+    let connection_string = server::service_connection_string(&hub)
+        .context("cannot build the service connection string")?;
+    let ca = absolute(&cli.data_dir.join(localhub::certs::CA_CERT_FILE));
+    println!("hostName: {host}");
+    println!("httpsPort: {https_port}");
+    println!("mqttPort: {mqtt_port}");
+    if ca.exists() {
+        println!("caCertificate: {}", ca.display());
+    } else {
+        println!(
+            "caCertificate: {} (created when the hub first starts)",
+            ca.display()
+        );
+    }
+    println!(
+        "serviceConnectionString: {}",
+        connection_string.expose_secret_string()
+    );
+    Ok(())
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
+}

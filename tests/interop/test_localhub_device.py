@@ -1,0 +1,105 @@
+"""The official device SDK (azure-iot-device) against localhub over MQTT/TLS on port 8883.
+
+The tutorial's device code, unmodified: it answers `lockDoor` and receives desired patches,
+and keeps doing so after localhub drops its connection. SSL_CERT_FILE points the SDK at
+localhub's CA (see conftest.py).
+"""
+
+import queue
+import uuid
+
+import pytest
+
+from azure.iot.device import IoTHubDeviceClient, MethodResponse
+from azure.iot.hub import IoTHubRegistryManager
+from azure.iot.hub.models import CloudToDeviceMethod, Twin, TwinProperties
+
+
+class DoorLock:
+    """The tutorial's device: answers lockDoor, records desired patches."""
+
+    def __init__(self, connection_string: str):
+        self.client = IoTHubDeviceClient.create_from_connection_string(connection_string)
+        self.patches: "queue.Queue[dict]" = queue.Queue()
+        self.calls: "queue.Queue[tuple[str, object]]" = queue.Queue()
+        self.client.on_method_request_received = self._on_method
+        self.client.on_twin_desired_properties_patch_received = self.patches.put
+
+    def _on_method(self, request):
+        self.calls.put((request.name, request.payload))
+        status = 200 if request.name == "lockDoor" else 404
+        payload = {"locked": True} if status == 200 else {"error": f"no method {request.name}"}
+        self.client.send_method_response(MethodResponse.create_from_method_request(request, status, payload))
+
+    def next_patch(self, want: dict, timeout: float = 30) -> dict:
+        """The next patch that carries every key of `want` (full-document resyncs included)."""
+        while True:
+            patch = self.patches.get(timeout=timeout)
+            if all(patch.get(k) == v for k, v in want.items()):
+                return patch
+
+    def close(self):
+        self.client.shutdown()
+
+
+@pytest.fixture()
+def door(localhub):
+    device_id = f"sdk-door-{uuid.uuid4().hex[:8]}"
+    connection_string = localhub.add_device(device_id)
+    lock = DoorLock(connection_string)
+    lock.connection_string = connection_string
+    try:
+        yield device_id, lock
+    finally:
+        lock.close()
+
+
+@pytest.fixture()
+def registry(localhub):
+    return IoTHubRegistryManager.from_connection_string(localhub.service_connection_string)
+
+
+def invoke_lock(registry, device_id, connect_timeout=0):
+    return registry.invoke_device_method(
+        device_id,
+        CloudToDeviceMethod(
+            method_name="lockDoor",
+            payload={"lockTime": "10m"},
+            response_timeout_in_seconds=30,
+            connect_timeout_in_seconds=connect_timeout,
+        ),
+    )
+
+
+def test_the_device_answers_a_direct_method(door, registry):
+    device_id, lock = door
+    result = invoke_lock(registry, device_id)
+    assert result.status == 200
+    assert result.payload == {"locked": True}
+    assert lock.calls.get(timeout=5) == ("lockDoor", {"lockTime": "10m"})
+
+    unknown = registry.invoke_device_method(device_id, CloudToDeviceMethod(method_name="openWindow"))
+    assert unknown.status == 404
+
+
+def test_the_device_receives_a_desired_patch_with_its_version(door, registry):
+    device_id, lock = door
+    registry.update_twin(device_id, Twin(properties=TwinProperties(desired={"building": 43, "floor": 3})), "*")
+    patch = lock.next_patch({"building": 43, "floor": 3})
+    assert patch["$version"] >= 2
+
+
+def test_the_device_keeps_working_after_the_hub_drops_it(door, registry):
+    device_id, lock = door
+    assert invoke_lock(registry, device_id).status == 200
+    # Another connection with the same device id makes the hub close the SDK's connection
+    # (one connection per device); the SDK reconnects and never re-subscribes, so this only
+    # works if localhub keeps its subscriptions.
+    intruder = IoTHubDeviceClient.create_from_connection_string(lock.connection_string)
+    intruder.connect()
+    intruder.shutdown()
+    # Give the SDK time to notice and reconnect: the hub waits for it (connectTimeout).
+    result = invoke_lock(registry, device_id, connect_timeout=30)
+    assert result.status == 200
+    registry.update_twin(device_id, Twin(properties=TwinProperties(desired={"floor": 7})), "*")
+    assert lock.next_patch({"floor": 7})["floor"] == 7
