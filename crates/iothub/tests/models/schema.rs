@@ -20,10 +20,41 @@ use iothub::model::{
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-const SERVICE_JSON: &str = concat!(
+/// The official data-plane OpenAPI (api-version 2021-04-12), vendored verbatim from the
+/// project's shared specs so the checks run in any checkout; its SHA-256 is the one the
+/// protocol reference records, and `vendored_openapi_is_the_reference_copy` holds it to that.
+const SERVICE_JSON: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/service.json");
+
+/// SHA-256 of `shared/specs/service.json`, as the protocol reference (§0) gives it.
+const SERVICE_JSON_SHA256: &str =
+    "455b5d987ddf8d109f917e0db76f6d0c1f2919124c8f96f2e7b99d8f412ab196";
+
+/// Where the shared copy lives when the checkout sits beside the project's `shared/`.
+const SHARED_SERVICE_JSON: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../../shared/specs/service.json"
 );
+
+#[test]
+fn vendored_openapi_is_the_reference_copy() {
+    use sha2::{Digest, Sha256};
+    let bytes = std::fs::read(SERVICE_JSON).expect("vendored service.json");
+    let digest: String = Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(
+        digest, SERVICE_JSON_SHA256,
+        "tests/fixtures/service.json was modified"
+    );
+    // Beside the shared docs (developers' and CI's layout), the two must be identical.
+    if let Ok(shared) = std::fs::read(SHARED_SERVICE_JSON) {
+        assert!(
+            shared == bytes,
+            "shared/specs/service.json changed: re-vendor it"
+        );
+    }
+}
 
 /// Fields the models carry that the swagger lacks, each with the protocol reference's
 /// reason. Checked like the rest, except against the swagger.
@@ -40,10 +71,7 @@ fn swagger() -> &'static Value {
     static SWAGGER: OnceLock<Value> = OnceLock::new();
     SWAGGER.get_or_init(|| {
         let text = std::fs::read_to_string(SERVICE_JSON).unwrap_or_else(|e| {
-            panic!(
-                "the schema checks need the official OpenAPI at {SERVICE_JSON} \
-                 (shared/specs/service.json next to the checkout): {e}"
-            )
+            panic!("the schema checks need the vendored official OpenAPI at {SERVICE_JSON}: {e}")
         });
         let swagger: Value = serde_json::from_str(&text).expect("service.json is JSON");
         assert_eq!(
