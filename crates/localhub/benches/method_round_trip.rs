@@ -1,0 +1,2 @@
+//! Direct-method round trip through localhub (being written).
+fn main() {}
