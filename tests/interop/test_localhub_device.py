@@ -6,6 +6,7 @@ localhub's CA (see conftest.py).
 """
 
 import queue
+import time
 import uuid
 
 import pytest
@@ -13,6 +14,7 @@ import pytest
 from azure.iot.device import IoTHubDeviceClient, MethodResponse
 from azure.iot.hub import IoTHubRegistryManager
 from azure.iot.hub.models import CloudToDeviceMethod, Twin, TwinProperties
+from msrest.exceptions import HttpOperationError
 
 
 class DoorLock:
@@ -27,6 +29,9 @@ class DoorLock:
 
     def _on_method(self, request):
         self.calls.put((request.name, request.payload))
+        if request.name == "slowLock":
+            # Longer than the invoker's 5-second response timeout.
+            time.sleep(7)
         status = 200 if request.name == "lockDoor" else 404
         payload = {"locked": True} if status == 200 else {"error": f"no method {request.name}"}
         self.client.send_method_response(MethodResponse.create_from_method_request(request, status, payload))
@@ -80,6 +85,18 @@ def test_the_device_answers_a_direct_method(door, registry):
 
     unknown = registry.invoke_device_method(device_id, CloudToDeviceMethod(method_name="openWindow"))
     assert unknown.status == 404
+
+
+def test_a_device_that_answers_too_late_is_a_504(door, registry):
+    device_id, lock = door
+    with pytest.raises(HttpOperationError) as late:
+        registry.invoke_device_method(
+            device_id, CloudToDeviceMethod(method_name="slowLock", response_timeout_in_seconds=5)
+        )
+    assert late.value.response.status_code == 504
+    assert "504101" in late.value.response.text
+    # The late answer is dropped; the device still answers the next call.
+    assert invoke_lock(registry, device_id, connect_timeout=10).status == 200
 
 
 def test_the_device_receives_a_desired_patch_with_its_version(door, registry):
