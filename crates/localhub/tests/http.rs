@@ -919,6 +919,50 @@ async fn malformed_bodies_change_nothing() {
 }
 
 #[tokio::test]
+async fn twins_over_the_size_and_shape_limits_are_refused_and_change_nothing() {
+    let hub = start_hub().await;
+    let client = service_client(&hub);
+    client
+        .create_device("door-1", &DeviceIdentity::default())
+        .await
+        .expect("create");
+    let before = client.get_twin("door-1").await.expect("twin");
+
+    // 40 KB of desired properties: under the request-body limit, over the 32 KB twin limit.
+    let big: serde_json::Map<String, Value> = (0..40)
+        .map(|i| (format!("k{i}"), Value::String("v".repeat(1000))))
+        .collect();
+    let too_big = owner_send(
+        &hub,
+        Method::PATCH,
+        "/twins/door-1",
+        Some(json!({"properties": {"desired": big}})),
+    )
+    .await;
+    too_big.assert_error(400, 400_004, "ArgumentInvalid");
+    assert!(
+        too_big.error()["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("32768")
+    );
+
+    for bad in [
+        json!({"tags": {"a.b": 1}}),
+        json!({"tags": {"$reserved": 1}}),
+        json!({"properties": {"desired": {"n": 4_503_599_627_370_496_i64}}}),
+        json!({"properties": {"reported": {"locked": true}}}),
+        json!({"tags": [1, 2]}),
+    ] {
+        owner_send(&hub, Method::PATCH, "/twins/door-1", Some(bad.clone()))
+            .await
+            .assert_error(400, 400_004, "ArgumentInvalid");
+    }
+    let after = client.get_twin("door-1").await.expect("twin");
+    assert_eq!(after.etag, before.etag, "nothing was stored");
+}
+
+#[tokio::test]
 async fn unknown_routes_and_methods_answer_in_the_error_shape() {
     let hub = start_hub().await;
     let answer = owner_send(
