@@ -355,22 +355,9 @@ impl Hub {
         if_match: &IfMatch,
     ) -> Result<Value, HubError> {
         let (tags, desired) = writable_parts(patch)?;
-        let now = self.now();
-        let (identity, twin, notification) = self.store().transaction(|tx| {
-            let (identity, mut twin) = load_twin_in(tx, id)?;
-            if !if_match.admits(&twin.etag()) {
-                return Err(precondition_failed(id));
-            }
-            let notification = twin
-                .patch(tags.as_ref(), desired.as_ref(), now)
-                .map_err(twin_error)?;
-            store::twins::put(tx, id, &twin)?;
-            Ok::<_, HubError>((identity, twin, notification))
-        })?;
-        if let Some(patch) = notification {
-            self.notify_desired(id, patch);
-        }
-        Ok(self.twin_json(id, &identity, &twin))
+        self.change_twin(id, if_match, |twin, now| {
+            twin.patch(tags.as_ref(), desired.as_ref(), now)
+        })
     }
 
     /// `PUT /twins/{id}`: replaces `tags` and `properties.desired` wholesale.
@@ -381,19 +368,33 @@ impl Hub {
         if_match: &IfMatch,
     ) -> Result<Value, HubError> {
         let (tags, desired) = writable_parts(body)?;
+        self.change_twin(id, if_match, move |twin, now| {
+            twin.replace(&tags.unwrap_or_default(), &desired.unwrap_or_default(), now)
+                .map(Some)
+        })
+    }
+
+    /// Applies a service change to a twin in one transaction, if `if_match` admits its etag,
+    /// then sends connected devices the desired notification the change produced (if any).
+    fn change_twin(
+        &self,
+        id: &str,
+        if_match: &IfMatch,
+        change: impl FnOnce(&mut TwinState, HubTime) -> Result<Option<Value>, TwinError>,
+    ) -> Result<Value, HubError> {
         let now = self.now();
         let (identity, twin, notification) = self.store().transaction(|tx| {
             let (identity, mut twin) = load_twin_in(tx, id)?;
             if !if_match.admits(&twin.etag()) {
                 return Err(precondition_failed(id));
             }
-            let notification = twin
-                .replace(&tags.unwrap_or_default(), &desired.unwrap_or_default(), now)
-                .map_err(twin_error)?;
+            let notification = change(&mut twin, now).map_err(twin_error)?;
             store::twins::put(tx, id, &twin)?;
             Ok::<_, HubError>((identity, twin, notification))
         })?;
-        self.notify_desired(id, notification);
+        if let Some(patch) = notification {
+            self.notify_desired(id, patch);
+        }
         Ok(self.twin_json(id, &identity, &twin))
     }
 
