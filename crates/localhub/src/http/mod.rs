@@ -5,6 +5,10 @@
 //! authenticated first ([`auth`]); handlers then parse, call the hub and serialize, nothing
 //! more. Errors always answer in the hub's shape ([`error`]).
 //!
+//! [`serve`] also serves `GET /$iothub/websocket`, MQTT over WebSocket
+//! ([`crate::mqtt::websocket`]), outside that authentication: its MQTT CONNECT carries the
+//! SAS token, as over TCP.
+//!
 //! Layout:
 //! - [`auth`]: SAS tokens of shared-access policies, and who may do what.
 //! - [`error`]: [`ApiError`], the error response every failure becomes.
@@ -91,8 +95,16 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) {
     let acceptor = TlsAcceptor::from(tls);
-    let app = router(hub);
     let connections = TaskTracker::new();
+    // MQTT over WebSocket shares the port, outside the SAS check (CONNECT carries the
+    // token); its connections are tracked with the HTTPS ones, so shutdown waits for them.
+    let websocket = crate::mqtt::websocket::router(
+        hub.clone(),
+        crate::mqtt::MqttStats::default(),
+        shutdown.clone(),
+        connections.clone(),
+    );
+    let app = router(hub).merge(websocket);
     loop {
         let accepted = tokio::select! {
             () = shutdown.cancelled() => break,
@@ -145,7 +157,9 @@ async fn serve_connection(
         },
     };
     let builder = auto::Builder::new(TokioExecutor::new());
-    let connection = builder.serve_connection(TokioIo::new(tls), TowerToHyperService::new(app));
+    // With upgrades: `/$iothub/websocket` upgrades to a WebSocket.
+    let connection =
+        builder.serve_connection_with_upgrades(TokioIo::new(tls), TowerToHyperService::new(app));
     tokio::pin!(connection);
     tokio::select! {
         result = connection.as_mut() => {

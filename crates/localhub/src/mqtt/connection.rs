@@ -1,5 +1,6 @@
-//! The task of one device connection: reads MQTT packets from the TLS stream, feeds them,
-//! the hub's messages and the timer to the [`Session`], and carries out its [`Action`]s.
+//! The task of one device connection: reads MQTT packets from its byte stream (TLS over TCP,
+//! or the pipe of a WebSocket connection), feeds them, the hub's messages and the timer to
+//! the [`Session`], and carries out its [`Action`]s.
 //! Nothing here decides anything about the protocol.
 
 use std::collections::VecDeque;
@@ -31,13 +32,13 @@ const INBOX_CAPACITY: usize = 64;
 /// How long writing to a device may take before it is considered gone.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// How long the TLS close may take once the connection is over.
+/// How long closing the stream (TLS close, WebSocket close) may take once it is over.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Serves one device connection until it closes or `shutdown` is cancelled.
+/// Serves one device connection on `stream` until it closes or `shutdown` is cancelled.
 pub async fn run<S>(stream: S, hub: Hub, stats: MqttStats, shutdown: CancellationToken)
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let mut connection = Connection {
         session: Session::new(hub.host_name(), now()),

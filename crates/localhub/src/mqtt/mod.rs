@@ -1,4 +1,5 @@
-//! The device endpoint: MQTT 3.1.1 over TLS, an adapter over [`Hub`].
+//! The device endpoint: MQTT 3.1.1 over TLS, or over a WebSocket on the HTTPS port
+//! ([`websocket`]), an adapter over [`Hub`].
 //!
 //! What devices get (see `docs/iothub-protocol.md` §6–7):
 //! - CONNECT with client id = device id, a leniently parsed user name and a SAS token as
@@ -16,11 +17,14 @@
 //!
 //! Layout:
 //! - [`session`]: the protocol state of one connection, sans I/O: packets in, actions out.
-//! - `connection`: the task of one connection: socket reads and writes, hub calls, timers.
+//! - `connection`: the task of one connection over any byte stream (TLS over TCP, or the
+//!   pipe [`websocket`] pumps): reads and writes, hub calls, timers.
+//! - [`websocket`]: `GET /$iothub/websocket` (subprotocol `mqtt`) for the HTTPS router.
 //! - this module: the accept loop and TLS handshakes, and [`MqttStats`].
 
 mod connection;
 pub mod session;
+pub mod websocket;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
