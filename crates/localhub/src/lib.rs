@@ -11,8 +11,10 @@
 //!   data dir.
 //! - [`http`]: the service endpoint, IoT Hub's REST API over HTTPS, an adapter over [`Hub`].
 //! - [`hub`]: the core, one [`Hub`] handle: registry, twins (with [`hub::twin`], the pure
-//!   twin rules), direct methods and the state of connected devices.
-//! - [`mqtt`]: the device endpoint, MQTT 3.1.1 over TLS, an adapter over [`Hub`].
+//!   twin rules), direct methods, the state of connected devices, and jobs ([`hub::jobs`]:
+//!   the jobs v2 engine and its scheduler).
+//! - [`mqtt`]: the device endpoint, MQTT 3.1.1 over TLS (and over WebSocket on the HTTPS
+//!   port), an adapter over [`Hub`].
 //! - [`policies`]: shared-access policies and their permissions.
 //! - [`server`]: starts and stops a whole hub (store, certificates, both ports,
 //!   `localhub.json`).

@@ -242,6 +242,12 @@ pub async fn start(config: Config) -> Result<RunningHub, StartError> {
         hub.clone(),
         shutdown.clone(),
     ));
+    // The job scheduler: stopped with the rest; jobs it leaves running resume at the next
+    // start. LOCALHUB_JOBS_QUERY_FORM=object selects the jobs query's swagger body form.
+    hub.set_jobs_query_form(crate::hub::jobs::JobsQueryForm::from_env());
+    let scheduler = hub.clone();
+    let scheduler_shutdown = shutdown.clone();
+    tasks.spawn(async move { scheduler.run_jobs(scheduler_shutdown).await });
     tasks.close();
 
     let running = RunningHub {

@@ -17,6 +17,8 @@
 //! | `PUT`/`DELETE /devices/{id}` | RegistryWrite |
 //! | `GET /twins/{id}`, `POST /devices/query`, `GET /statistics/service` | RegistryRead or ServiceConnect |
 //! | `PATCH`/`PUT /twins/{id}`, `POST /twins/{id}/methods` | ServiceConnect |
+//! | `PUT /jobs/v2/{id}`, `POST /jobs/v2/{id}/cancel` | RegistryWrite or ServiceConnect |
+//! | `GET /jobs/v2/{id}`, `GET /jobs/v2/query` | RegistryRead or ServiceConnect |
 //!
 //! Azure lists "read twins and run queries" under ServiceConnect, while the registry-read
 //! policy is what its tools use to read twins and query; both work there, so both work here.

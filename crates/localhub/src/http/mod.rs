@@ -16,11 +16,13 @@
 //! - [`registry`]: `/devices` and `/statistics`.
 //! - [`twins`]: `/twins/{id}` and direct methods.
 //! - [`query`]: `POST /devices/query`.
+//! - [`jobs`]: `/jobs/v2` (create, get, cancel, query).
 //!
 //! Every `api-version` is accepted: the hub speaks one version of each operation.
 
 pub mod auth;
 pub mod error;
+pub mod jobs;
 pub mod json;
 pub mod query;
 pub mod registry;
@@ -75,6 +77,7 @@ pub fn router(hub: Hub) -> Router {
                 .put(twins::replace_twin),
         )
         .route("/twins/{id}/methods", post(twins::invoke_method))
+        .merge(jobs::routes())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

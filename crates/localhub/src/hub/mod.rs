@@ -5,6 +5,7 @@
 //! the hub's own error codes ([`HubError`] with an [`ErrorCode`]), so the front ends only
 //! serialize them. Locks are never held across an `.await`.
 
+pub mod jobs;
 pub mod twin;
 
 use std::collections::HashMap;
@@ -135,6 +136,8 @@ struct Inner {
     /// Woken whenever a device connects or subscribes, for invocations that wait for one.
     device_changes: Notify,
     next_id: AtomicU64,
+    /// Scheduled jobs: the waiting set, the scheduler's wake-up, the running jobs.
+    jobs: jobs::Jobs,
 }
 
 /// The hub. Cheap to clone; every clone is the same hub.
@@ -172,6 +175,7 @@ impl Hub {
                 devices: Mutex::new(Devices::default()),
                 device_changes: Notify::new(),
                 next_id: AtomicU64::new(1),
+                jobs: jobs::Jobs::default(),
             }),
         };
         hub.ensure_default_policies()?;
@@ -492,11 +496,13 @@ impl Hub {
                 let docs = self.twin_documents()?;
                 (query.run(docs.iter()), if star { "Twin" } else { "Raw" })
             }
-            // Device job rows arrive with the jobs engine; until then there are none.
-            iothub_query::From::DevicesJobs => (
-                query.run(std::iter::empty()),
-                if star { "DeviceJob" } else { "Raw" },
-            ),
+            iothub_query::From::DevicesJobs => {
+                let docs = self.device_job_documents()?;
+                (
+                    query.run(docs.iter()),
+                    if star { "DeviceJob" } else { "Raw" },
+                )
+            }
             iothub_query::From::DevicesModules => (
                 query.run(std::iter::empty()),
                 if star { "Twin" } else { "Raw" },

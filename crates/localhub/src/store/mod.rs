@@ -5,7 +5,9 @@
 //! hub; only a power cut may lose the last transactions. Every write the hub acknowledges is
 //! committed before the answer goes out. The mutex is never held across an `.await`.
 
+pub mod device_jobs;
 pub mod devices;
+pub mod jobs;
 pub mod policies;
 pub mod subscriptions;
 pub mod twins;
@@ -59,6 +61,8 @@ impl Store {
         conn.execute_batch(twins::SCHEMA)?;
         conn.execute_batch(policies::SCHEMA)?;
         conn.execute_batch(subscriptions::SCHEMA)?;
+        conn.execute_batch(jobs::SCHEMA)?;
+        conn.execute_batch(device_jobs::SCHEMA)?;
         Ok(Self {
             conn: Mutex::new(conn),
         })
