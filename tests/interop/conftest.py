@@ -19,6 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from azure.iot.hub import IoTHubRegistryManager
+from doorlock import DoorLock
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -97,3 +100,24 @@ def localhub(tmp_path_factory):
             proc.kill()
             raise
         assert code == 0, f"localhub exited with {code} on SIGTERM"
+
+
+@pytest.fixture()
+def registry(localhub):
+    """The official service SDK's registry manager, for localhub's iothubowner policy."""
+    return IoTHubRegistryManager.from_connection_string(localhub.service_connection_string)
+
+
+@pytest.fixture()
+def door(localhub):
+    """A fresh device run by the official device SDK (the tutorial's door lock)."""
+    import uuid
+
+    device_id = f"sdk-door-{uuid.uuid4().hex[:8]}"
+    connection_string = localhub.add_device(device_id)
+    lock = DoorLock(connection_string)
+    lock.connection_string = connection_string
+    try:
+        yield device_id, lock
+    finally:
+        lock.close()

@@ -5,63 +5,13 @@ and keeps doing so after localhub drops its connection. SSL_CERT_FILE points the
 localhub's CA (see conftest.py).
 """
 
-import queue
-import time
 import uuid
 
 import pytest
 
-from azure.iot.device import IoTHubDeviceClient, MethodResponse
-from azure.iot.hub import IoTHubRegistryManager
+from azure.iot.device import IoTHubDeviceClient
 from azure.iot.hub.models import CloudToDeviceMethod, Twin, TwinProperties
 from msrest.exceptions import HttpOperationError
-
-
-class DoorLock:
-    """The tutorial's device: answers lockDoor, records desired patches."""
-
-    def __init__(self, connection_string: str):
-        self.client = IoTHubDeviceClient.create_from_connection_string(connection_string)
-        self.patches: "queue.Queue[dict]" = queue.Queue()
-        self.calls: "queue.Queue[tuple[str, object]]" = queue.Queue()
-        self.client.on_method_request_received = self._on_method
-        self.client.on_twin_desired_properties_patch_received = self.patches.put
-
-    def _on_method(self, request):
-        self.calls.put((request.name, request.payload))
-        if request.name == "slowLock":
-            # Longer than the invoker's 5-second response timeout.
-            time.sleep(7)
-        status = 200 if request.name == "lockDoor" else 404
-        payload = {"locked": True} if status == 200 else {"error": f"no method {request.name}"}
-        self.client.send_method_response(MethodResponse.create_from_method_request(request, status, payload))
-
-    def next_patch(self, want: dict, timeout: float = 30) -> dict:
-        """The next patch that carries every key of `want` (full-document resyncs included)."""
-        while True:
-            patch = self.patches.get(timeout=timeout)
-            if all(patch.get(k) == v for k, v in want.items()):
-                return patch
-
-    def close(self):
-        self.client.shutdown()
-
-
-@pytest.fixture()
-def door(localhub):
-    device_id = f"sdk-door-{uuid.uuid4().hex[:8]}"
-    connection_string = localhub.add_device(device_id)
-    lock = DoorLock(connection_string)
-    lock.connection_string = connection_string
-    try:
-        yield device_id, lock
-    finally:
-        lock.close()
-
-
-@pytest.fixture()
-def registry(localhub):
-    return IoTHubRegistryManager.from_connection_string(localhub.service_connection_string)
 
 
 def invoke_lock(registry, device_id, connect_timeout=0):

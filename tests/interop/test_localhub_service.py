@@ -12,11 +12,6 @@ from azure.iot.hub import IoTHubRegistryManager
 from azure.iot.hub.models import CloudToDeviceMethod, QuerySpecification, Twin, TwinProperties
 
 
-@pytest.fixture()
-def registry(localhub):
-    return IoTHubRegistryManager.from_connection_string(localhub.service_connection_string)
-
-
 def new_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
