@@ -12,7 +12,7 @@
 //! - [`http`]: the service endpoint, IoT Hub's REST API over HTTPS, an adapter over [`Hub`].
 //! - [`hub`]: the core, one [`Hub`] handle: registry, twins (with [`hub::twin`], the pure
 //!   twin rules), direct methods, the state of connected devices, and jobs ([`hub::jobs`]:
-//!   the jobs v2 engine and its scheduler).
+//!   the jobs v2 engine and its scheduler; [`hub::tier`]: Azure tiers' job limits).
 //! - [`mqtt`]: the device endpoint, MQTT 3.1.1 over TLS (and over WebSocket on the HTTPS
 //!   port), an adapter over [`Hub`].
 //! - [`policies`]: shared-access policies and their permissions.

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::certs::{self, CertError, Certificates};
+use crate::hub::tier::{Tier, TierConfig};
 use crate::store::{Store, StoreError};
 use crate::{Hub, http, mqtt};
 
@@ -43,6 +44,9 @@ pub struct Config {
     /// `0.0.0.0` to let devices on the network connect (with `host` set to a name they can
     /// resolve).
     pub bind: IpAddr,
+    /// The IoT Hub tier to emulate: its max active jobs and its pace of job device
+    /// operations (default unlimited: as fast as the machine allows).
+    pub tier: TierConfig,
 }
 
 impl Config {
@@ -54,6 +58,7 @@ impl Config {
             mqtt_port: 8883,
             https_port: 8443,
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            tier: TierConfig::default(),
         }
     }
 }
@@ -113,6 +118,13 @@ pub struct HubInfo {
     pub service_connection_string: String,
     /// The absolute path of the CA certificate to trust.
     pub ca_certificate: PathBuf,
+    /// The emulated tier: `unlimited`, `F1`, `S1`, `S2` or `S3` (absent in files written
+    /// before tiers existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<String>,
+    /// The tier's number of units; absent for `unlimited`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub units: Option<u32>,
 }
 
 impl HubInfo {
@@ -228,6 +240,7 @@ pub async fn start(config: Config) -> Result<RunningHub, StartError> {
     let mqtt_port = local_port(&mqtt_listener, config.bind, config.mqtt_port)?;
 
     let hub = open_hub(&data_dir, &hub_host_name(&host, https_port))?;
+    hub.set_tier(config.tier);
     let certificates = Certificates::load_or_generate(&data_dir, &host)?;
     let https_tls = certificates.https_config()?;
     let mqtt_tls = certificates.mqtt_config()?;
@@ -269,6 +282,7 @@ pub async fn start(config: Config) -> Result<RunningHub, StartError> {
         https_port,
         mqtt_port,
         data_dir = %running.data_dir.display(),
+        tier = %config.tier,
         "localhub is running"
     );
     Ok(running)
@@ -330,12 +344,15 @@ impl RunningHub {
 
     /// What `localhub.json` says.
     pub fn info(&self) -> HubInfo {
+        let tier = self.hub.tier();
         HubInfo {
             host_name: self.host.clone(),
             mqtt_port: self.mqtt_port,
             https_port: self.https_port,
             service_connection_string: self.service_connection_string.expose_secret_string(),
             ca_certificate: self.ca_path.clone(),
+            tier: Some(tier.tier().name().to_owned()),
+            units: (tier.tier() != Tier::Unlimited).then_some(tier.units()),
         }
     }
 

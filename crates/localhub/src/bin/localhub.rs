@@ -2,10 +2,16 @@
 //!
 //! ```text
 //! localhub --data-dir DIR [--host localhost] [--mqtt-port 8883] [--https-port 8443]
+//!          [--tier unlimited|F1|S1|S2|S3 [--units N]]
 //! localhub --data-dir DIR device add ID     # prints the device's connection string
 //! localhub --data-dir DIR device list
 //! localhub --data-dir DIR info              # host, ports, CA path, service connection string
 //! ```
+//!
+//! `--tier` emulates an IoT Hub tier's job limits (max active jobs, 429004 beyond them) and
+//! its pace of job device operations (S1 10/s, S2 max(10, units)/s, S3 50 × units/s), so that
+//! a job takes about as long as on a real hub; the default, `unlimited`, runs jobs as fast as
+//! the machine allows.
 //!
 //! The hub runs until SIGINT or SIGTERM, then shuts down gracefully. The subcommands open the
 //! database in DIR directly (no server needed, and fine while one runs). Logs go to stderr,
@@ -18,6 +24,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use iothub::model::DeviceIdentity;
+use localhub::hub::tier::{Tier, TierConfig};
 use localhub::server::{self, Config, HubInfo};
 use localhub::{Hub, IfMatch};
 
@@ -39,6 +46,14 @@ struct Cli {
     /// The address to listen on (0.0.0.0 to accept devices from the network).
     #[arg(long, default_value = "127.0.0.1")]
     bind: IpAddr,
+    /// The IoT Hub tier to emulate (unlimited, F1, S1, S2 or S3, any case): its max active
+    /// jobs and its pace of job device operations.
+    #[arg(long, default_value = "unlimited", value_name = "TIER")]
+    tier: Tier,
+    /// The tier's number of units (1-200; F1 has 1, S3 at most 10).
+    #[arg(long, default_value_t = 1, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(localhub::hub::tier::MAX_UNITS)))]
+    units: u32,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -88,6 +103,7 @@ fn main() -> ExitCode {
 
 /// Runs the hub until SIGINT or SIGTERM.
 fn run(cli: &Cli) -> anyhow::Result<()> {
+    let tier = TierConfig::new(cli.tier, cli.units).context("invalid --units")?;
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -106,12 +122,14 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             mqtt_port: cli.mqtt_port,
             https_port: cli.https_port,
             bind: cli.bind,
+            tier,
         };
         let running = server::start(config)
             .await
             .context("localhub did not start")?;
         println!(
-            "localhub is ready; connection details are in {}",
+            "localhub is ready ({}); connection details are in {}",
+            describe(tier),
             running.info_path().display()
         );
         wait_for_signal().await?;
@@ -119,6 +137,18 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         running.shutdown().await;
         Ok(())
     })
+}
+
+/// The tier for the ready line, e.g. `tier S1: 1 active job, 10 job device operations/s`.
+fn describe(tier: TierConfig) -> String {
+    let jobs = tier.max_active_jobs();
+    let plural = if jobs == 1 { "" } else { "s" };
+    match tier.device_ops_per_second() {
+        Some(rate) => {
+            format!("tier {tier}: {jobs} active job{plural}, {rate} job device operations/s")
+        }
+        None => format!("tier {tier}: {jobs} active job{plural}, jobs unthrottled"),
+    }
 }
 
 #[cfg(unix)]

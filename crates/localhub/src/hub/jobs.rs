@@ -60,8 +60,17 @@
 //! environment variable `LOCALHUB_JOBS_QUERY_FORM=object` ([`QUERY_FORM_ENV`]), to serve
 //! that form.
 //!
+//! Tiers ([`super::tier`], [`Hub::set_tier`]): a job is active from its creation until it
+//! ends (`queued`, `scheduled`, `running`); creating one more than the tier's
+//! [`TierConfig::max_active_jobs`] is 429 `ThrottlingMaxActiveJobCountExceeded` (429004,
+//! §4.1), checked in the transaction that stores the job. On a throttled tier every device a
+//! job processes first takes a slot of the hub's one [`RateLimiter`], shared by all its jobs
+//! (§4.4), waited for on tokio time. The default tier, unlimited, allows
+//! [`UNLIMITED_MAX_ACTIVE_JOBS`](super::tier::UNLIMITED_MAX_ACTIVE_JOBS) active jobs and no
+//! pacing.
+//!
 //! Job ids: 1–64 ASCII letters, digits and `-` (§4.1); the body's `jobId`, if any, must
-//! equal the path's. Not emulated yet: tier limits on active jobs (429004) and throttles.
+//! equal the path's.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -79,6 +88,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::tier::{RateLimiter, TierConfig};
 use super::twin::TwinState;
 use super::{Hub, IfMatch, MethodCall, RESPONSE_TIMEOUT_DEFAULT, internal, twin_error};
 use crate::store::{self, device_jobs, jobs::JobRow};
@@ -95,6 +105,15 @@ pub const JOB_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 pub const QUERY_FORM_ENV: &str = "LOCALHUB_JOBS_QUERY_FORM";
 /// The device job error code of devices not done when a job's time ran out.
 pub const JOB_EXPIRED: &str = "JobExpired";
+
+/// The job statuses that count against the tier's max active jobs: every one before the end.
+const ACTIVE: &[JobStatus] = &[
+    JobStatus::Queued,
+    JobStatus::Enqueued,
+    JobStatus::Pending,
+    JobStatus::Scheduled,
+    JobStatus::Running,
+];
 
 /// How often finished jobs past their retention are purged.
 const PURGE_INTERVAL: Duration = Duration::from_secs(3600);
@@ -158,6 +177,10 @@ pub(super) struct Jobs {
     object_form: AtomicBool,
     /// 0 means [`DEFAULT_DISPATCH_LIMIT`].
     dispatch_limit: AtomicUsize,
+    /// The emulated tier.
+    tier: Mutex<TierConfig>,
+    /// The tier's pacing of device operations, shared by every job; `None`: unthrottled.
+    limiter: Mutex<Option<RateLimiter>>,
 }
 
 /// Jobs waiting for their start time.
@@ -221,6 +244,28 @@ impl Hub {
         }
     }
 
+    /// Emulates `tier` (a [`super::tier::Tier`] is one unit of it): its max active jobs at
+    /// creation and its pace of job device operations, from now on (jobs already created
+    /// stay; devices already paced keep their slot). The default is unlimited.
+    pub fn set_tier(&self, tier: impl Into<TierConfig>) {
+        let tier = tier.into();
+        let mut current = lock(&self.jobs().tier);
+        *lock(&self.jobs().limiter) = tier.rate_limiter();
+        *current = tier;
+    }
+
+    /// The emulated tier.
+    pub fn tier(&self) -> TierConfig {
+        *lock(&self.jobs().tier)
+    }
+
+    /// When the next job device operation may start: now, or later on a throttled tier.
+    fn device_slot(&self) -> Option<Instant> {
+        lock(&self.jobs().limiter)
+            .as_mut()
+            .map(|limiter| limiter.next_slot(Instant::now()))
+    }
+
     // ----- the REST operations ----------------------------------------------------------
 
     /// `PUT /jobs/v2/{id}`: validates and stores the job, `queued`; the scheduler runs it.
@@ -228,7 +273,8 @@ impl Hub {
     /// 400 for a bad id, a body id that differs from `id`, a missing or unsupported `type`
     /// (`GenericBadRequest`, also for the old `scheduleDirectRequest`/`scheduleTwinUpdate`),
     /// a missing `cloudToDeviceMethod`/`updateTwin`/`queryCondition`, invalid timeouts or an
-    /// invalid twin patch; 409104 `JobAlreadyExists` for an existing id.
+    /// invalid twin patch; 409104 `JobAlreadyExists` for an existing id; 429004
+    /// `ThrottlingMaxActiveJobCountExceeded` when the tier's active jobs are all taken.
     pub fn schedule_job(&self, id: &str, request: JobRequest) -> Result<JobResponse, HubError> {
         validate_job_id(id)?;
         if let Some(body_id) = request.job_id.as_deref()
@@ -245,11 +291,22 @@ impl Hub {
             job,
             run_started: None,
         };
+        let tier = self.tier();
         self.store().transaction(|tx| {
             if store::jobs::get(tx, id)?.is_some() {
                 return Err(HubError::new(
                     ErrorCode::JobAlreadyExists,
                     format!("A job with id '{id}' already exists."),
+                ));
+            }
+            let active = store::jobs::with_status(tx, ACTIVE)?.len();
+            if active >= tier.max_active_jobs() {
+                return Err(HubError::new(
+                    ErrorCode::ThrottlingMaxActiveJobCountExceeded,
+                    format!(
+                        "The maximum active job count has been exceeded: the {tier} tier allows {} active job(s) and {active} are queued, scheduled or running. Reduce the number of active jobs and try again.",
+                        tier.max_active_jobs()
+                    ),
                 ));
             }
             store::jobs::insert(tx, &row)?;
@@ -442,18 +499,7 @@ impl Hub {
         self.purge_jobs();
         let rows = self
             .store()
-            .read(|conn| {
-                store::jobs::with_status(
-                    conn,
-                    &[
-                        JobStatus::Queued,
-                        JobStatus::Enqueued,
-                        JobStatus::Pending,
-                        JobStatus::Scheduled,
-                        JobStatus::Running,
-                    ],
-                )
-            })
+            .read(|conn| store::jobs::with_status(conn, ACTIVE))
             .map_err(internal)?;
         let mut resume = Vec::new();
         let mut waiting = lock(&self.jobs().waiting);
@@ -706,9 +752,10 @@ impl Hub {
         Ok(row)
     }
 
-    /// Processes the devices still to do, at most the dispatch limit at a time, until all
-    /// are done, the deadline passes or the job is cancelled (calls in flight are then
-    /// abandoned: dropping the set aborts them).
+    /// Processes the devices still to do, at most the dispatch limit at a time and each
+    /// after taking a slot of the tier's pace, until all are done, the deadline passes or
+    /// the job is cancelled (calls in flight are then abandoned: dropping the set aborts
+    /// them).
     async fn dispatch(
         &self,
         job: &JobResponse,
@@ -735,6 +782,14 @@ impl Hub {
                     Err(_) => return Ending::Cancelled,
                 },
             };
+            if let Some(slot) = self.device_slot() {
+                tokio::select! {
+                    biased;
+                    () = cancel.cancelled() => return Ending::Cancelled,
+                    () = &mut expiry => return Ending::Expired,
+                    () = tokio::time::sleep_until(slot) => {}
+                }
+            }
             match self.start_device(&job_id, &device_id) {
                 Ok(true) => {}
                 Ok(false) => continue,

@@ -6,6 +6,7 @@
 //! serialize them. Locks are never held across an `.await`.
 
 pub mod jobs;
+pub mod tier;
 pub mod twin;
 
 use std::collections::HashMap;
