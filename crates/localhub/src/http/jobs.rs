@@ -13,8 +13,8 @@
 
 use axum::Router;
 use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::HeaderMap;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
 use axum::routing::{get, post, put};
 use iothub::model::{ErrorCode, JobRequest};
@@ -24,16 +24,10 @@ use serde_json::json;
 use super::auth::{Authorized, Requirement, need};
 use super::error::ApiError;
 use super::json::{JsonBody, ok};
+use super::query::{Paging, set_paging_headers};
 use crate::Hub;
 use crate::hub::jobs::JobsQueryForm;
 use crate::policies::Permission;
-
-/// The largest page of the jobs query, and the default.
-pub const MAX_PAGE_SIZE: usize = 100;
-
-const CONTINUATION: &str = "x-ms-continuation";
-const MAX_ITEM_COUNT: &str = "x-ms-max-item-count";
-const ITEM_TYPE: &str = "x-ms-item-type";
 
 /// Creating and cancelling jobs: RegistryWrite or ServiceConnect (see the module docs).
 #[derive(Debug)]
@@ -118,27 +112,12 @@ pub async fn query_jobs(
 ) -> Result<Response, ApiError> {
     let Query(filter) = filter
         .map_err(|_| ApiError::new(ErrorCode::ArgumentInvalid, "The query string is not valid."))?;
-    let continuation = header(&headers, CONTINUATION)?.filter(|token| !token.is_empty());
-    let page_size = match header(&headers, MAX_ITEM_COUNT)? {
-        None => MAX_PAGE_SIZE,
-        Some(text) => text
-            .trim()
-            .parse::<usize>()
-            .ok()
-            .filter(|size| *size > 0)
-            .ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::ArgumentInvalid,
-                    "x-ms-max-item-count must be a positive number.",
-                )
-            })?
-            .min(MAX_PAGE_SIZE),
-    };
+    let paging = Paging::from_headers(&headers)?;
     let page = hub.query_jobs(
         filter.job_type.as_deref(),
         filter.job_status.as_deref(),
-        continuation,
-        page_size,
+        paging.continuation,
+        paging.page_size,
     )?;
     let mut response = match hub.jobs_query_form() {
         JobsQueryForm::Array => ok(&page.items),
@@ -150,30 +129,6 @@ pub async fn query_jobs(
             ok(&body)
         }
     };
-    let response_headers = response.headers_mut();
-    response_headers.insert(ITEM_TYPE, HeaderValue::from_static("JobResponse"));
-    if let Some(token) = page.continuation {
-        let value = HeaderValue::from_str(&token).map_err(|_| {
-            ApiError::new(
-                ErrorCode::ServerError,
-                "The continuation token cannot be sent as a header.",
-            )
-        })?;
-        response_headers.insert(CONTINUATION, value);
-    }
+    set_paging_headers(&mut response, "JobResponse", page.continuation)?;
     Ok(response)
-}
-
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ApiError> {
-    headers
-        .get(name)
-        .map(|value| {
-            value.to_str().map_err(|_| {
-                ApiError::new(
-                    ErrorCode::ArgumentInvalid,
-                    format!("The {name} header is not valid."),
-                )
-            })
-        })
-        .transpose()
 }

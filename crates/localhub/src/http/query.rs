@@ -30,42 +30,72 @@ pub async fn query_devices(
     headers: HeaderMap,
     JsonBody(spec): JsonBody<QuerySpecification>,
 ) -> Result<Response, ApiError> {
-    let continuation = header(&headers, CONTINUATION)?.filter(|token| !token.is_empty());
-    let page_size = match header(&headers, MAX_ITEM_COUNT)? {
-        None => MAX_PAGE_SIZE,
-        Some(text) => text
-            .trim()
-            .parse::<usize>()
-            .ok()
-            .filter(|size| *size > 0)
-            .ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::ArgumentInvalid,
-                    "x-ms-max-item-count must be a positive number.",
-                )
-            })?
-            .min(MAX_PAGE_SIZE),
-    };
+    let paging = Paging::from_headers(&headers)?;
     if spec.query.trim().is_empty() {
         return Err(ApiError::new(
             ErrorCode::ArgumentNull,
             "The query is required.",
         ));
     }
-    let page = hub.query_devices(&spec.query, continuation, page_size)?;
+    let page = hub.query_devices(&spec.query, paging.continuation, paging.page_size)?;
     let mut response = ok(&page.items);
-    let response_headers = response.headers_mut();
-    response_headers.insert(ITEM_TYPE, HeaderValue::from_static(page.item_type));
-    if let Some(token) = page.continuation {
+    set_paging_headers(&mut response, page.item_type, page.continuation)?;
+    Ok(response)
+}
+
+/// The paging a query request asks for: `x-ms-continuation` and `x-ms-max-item-count`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Paging<'a> {
+    /// The previous page's token; `None` for the first page.
+    pub continuation: Option<&'a str>,
+    /// How many items at most (default and maximum [`MAX_PAGE_SIZE`]).
+    pub page_size: usize,
+}
+
+impl<'a> Paging<'a> {
+    /// Reads the paging headers; a page size that is not a positive number is refused.
+    pub fn from_headers(headers: &'a HeaderMap) -> Result<Self, ApiError> {
+        let continuation = header(headers, CONTINUATION)?.filter(|token| !token.is_empty());
+        let page_size = match header(headers, MAX_ITEM_COUNT)? {
+            None => MAX_PAGE_SIZE,
+            Some(text) => text
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|size| *size > 0)
+                .ok_or_else(|| {
+                    ApiError::new(
+                        ErrorCode::ArgumentInvalid,
+                        "x-ms-max-item-count must be a positive number.",
+                    )
+                })?
+                .min(MAX_PAGE_SIZE),
+        };
+        Ok(Self {
+            continuation,
+            page_size,
+        })
+    }
+}
+
+/// Sets `x-ms-item-type`, and `x-ms-continuation` when there is a next page.
+pub(crate) fn set_paging_headers(
+    response: &mut Response,
+    item_type: &'static str,
+    continuation: Option<String>,
+) -> Result<(), ApiError> {
+    let headers = response.headers_mut();
+    headers.insert(ITEM_TYPE, HeaderValue::from_static(item_type));
+    if let Some(token) = continuation {
         let value = HeaderValue::from_str(&token).map_err(|_| {
             ApiError::new(
                 ErrorCode::ServerError,
                 "The continuation token cannot be sent as a header.",
             )
         })?;
-        response_headers.insert(CONTINUATION, value);
+        headers.insert(CONTINUATION, value);
     }
-    Ok(response)
+    Ok(())
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ApiError> {
