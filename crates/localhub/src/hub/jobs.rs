@@ -20,7 +20,8 @@
 //!   validates it only when the job runs (§4.1). Module conditions (`FROM devices.modules`)
 //!   fail the job too: localhub has no modules.
 //! - device rows: `pending` → `running` → `completed` | `failed` | `canceled` (one l).
-//!   `deviceJobStatistics` is counted from the rows on every read, so it is live.
+//!   `deviceJobStatistics` is live: while a job is dispatched it is kept in memory as its
+//!   devices advance; otherwise (finished, or not yet resumed) it is counted from the rows.
 //! - Per-device failures do not fail the job: it ends `completed` with `failedCount` (§4.2).
 //!   A device that answers a method with any status, 2xx or not, is `completed`: the hub
 //!   delivered the call and got an answer, which is in `outcome.deviceMethodResponse`, just as
@@ -39,12 +40,18 @@
 //! Execution (§4.4): method jobs call [`Hub::invoke_method`], the direct-method path, with
 //! the job's `connectTimeoutInSeconds` and `responseTimeoutInSeconds`; twin jobs merge `tags`
 //! and `properties.desired` with [`Hub::patch_twin`] and etag `*` (bumping versions and
-//! notifying connected subscribers), which succeeds for offline devices too. Devices are
-//! processed concurrently, at most [`DEFAULT_DISPATCH_LIMIT`] at a time
-//! ([`Hub::set_job_dispatch_limit`]).
+//! notifying connected subscribers), which succeeds for offline devices too. Method jobs
+//! process devices concurrently, at most [`DEFAULT_DISPATCH_LIMIT`] at a time
+//! ([`Hub::set_job_dispatch_limit`]); twin jobs on an unthrottled tier apply the same merge
+//! to 256 twins per transaction, and on a throttled tier one device per paced slot.
 //!
-//! Durability: jobs live in the `jobs` table, device rows in `device_jobs`, written before
-//! each step is reported. When the scheduler starts it **resumes** the jobs that were
+//! Durability: jobs live in the `jobs` table, device rows in `device_jobs`. While a job is
+//! dispatched its device rows advance through a write-behind buffer, committed in one
+//! transaction every 256 rows or 20 ms, before anything reads the job or its rows (so what
+//! the API shows is committed), and in the same transaction that ends the job (completed,
+//! expired, cancelled); a graceful stop commits it too. A kill may lose the last 20 ms of
+//! device progress: those devices are simply not done, and are processed again on resume.
+//! When the scheduler starts it **resumes** the jobs that were
 //! `running` when the hub stopped (gracefully or killed): the devices not done are processed,
 //! including one whose call was in flight (so a device may see a method twice: at least once,
 //! never lost), within what is left of the job's `maxExecutionTimeInSeconds` counted from
@@ -79,8 +86,8 @@ use std::time::Duration;
 
 use iothub::model::{
     CloudToDeviceMethod, CloudToDeviceMethodResult, DeviceJob, DeviceJobError, DeviceJobOutcome,
-    DeviceJobStatus, ErrorCode, HubError, HubTime, JobRequest, JobResponse, JobStatus, JobType,
-    Twin,
+    DeviceJobStatistics, DeviceJobStatus, ErrorCode, HubError, HubTime, JobRequest, JobResponse,
+    JobStatus, JobType, Twin,
 };
 use serde_json::{Value, json};
 use tokio::sync::{Notify, Semaphore};
@@ -90,8 +97,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::tier::{RateLimiter, TierConfig};
 use super::twin::TwinState;
-use super::{Hub, IfMatch, MethodCall, RESPONSE_TIMEOUT_DEFAULT, internal, twin_error};
-use crate::store::{self, device_jobs, jobs::JobRow};
+use super::{
+    Hub, IfMatch, MethodCall, RESPONSE_TIMEOUT_DEFAULT, internal, load_twin_in, twin_error,
+};
+use crate::store::{self, Store, device_jobs, jobs::JobRow};
 
 /// Longest job id.
 pub const MAX_JOB_ID_LEN: usize = 64;
@@ -114,6 +123,13 @@ const ACTIVE: &[JobStatus] = &[
     JobStatus::Scheduled,
     JobStatus::Running,
 ];
+
+/// A running job commits its buffered device-row writes once this many are waiting…
+const FLUSH_BATCH: usize = 256;
+/// …or after at most this long.
+const FLUSH_INTERVAL: Duration = Duration::from_millis(20);
+/// An unthrottled twin job patches this many twins per transaction.
+const TWIN_CHUNK: usize = 256;
 
 /// How often finished jobs past their retention are purged.
 const PURGE_INTERVAL: Duration = Duration::from_secs(3600);
@@ -174,6 +190,8 @@ pub(super) struct Jobs {
     waiting: Mutex<Waiting>,
     wake: Notify,
     running: Mutex<HashMap<String, CancellationToken>>,
+    /// The device bookkeeping of the jobs being dispatched, by job id.
+    live: Mutex<HashMap<String, Arc<LiveJob>>>,
     object_form: AtomicBool,
     /// 0 means [`DEFAULT_DISPATCH_LIMIT`].
     dispatch_limit: AtomicUsize,
@@ -190,6 +208,118 @@ struct Waiting {
     fresh: Vec<(HubTime, String)>,
     /// `scheduled` jobs by start time.
     due: BTreeSet<(HubTime, String)>,
+}
+
+/// The device bookkeeping of a job while it is dispatched: its `deviceJobStatistics`, kept
+/// up to date in memory so that reading the job does not count its rows, and a write-behind
+/// buffer of device rows (`pending` → `running`, `running` → `completed` | `failed`),
+/// committed in one transaction every [`FLUSH_BATCH`] rows or [`FLUSH_INTERVAL`], before
+/// any read of the job or its rows answers, and in the transaction that ends the job.
+///
+/// Lock order: a `LiveJob`'s state, then the store.
+#[derive(Debug)]
+struct LiveJob {
+    state: Mutex<LiveState>,
+}
+
+#[derive(Debug, Default)]
+struct LiveState {
+    /// The statistics, counting the buffered rows.
+    stats: DeviceJobStatistics,
+    /// Device rows to write, at most one per device (its latest state).
+    buffer: Vec<DeviceJob>,
+    /// Where each device's row is in `buffer`.
+    index: HashMap<String, usize>,
+    /// The job has ended (or been cancelled): nothing more is recorded.
+    closed: bool,
+}
+
+impl LiveJob {
+    fn new(stats: DeviceJobStatistics) -> Self {
+        Self {
+            state: Mutex::new(LiveState {
+                stats,
+                ..LiveState::default()
+            }),
+        }
+    }
+
+    /// Buffers `row`, whose device was `from` (its statistics move to the row's status);
+    /// false if the job is closed. Commits the buffer when it is full.
+    fn record(&self, store: &Store, row: DeviceJob, from: &DeviceJobStatus) -> bool {
+        lock(&self.state).record(store, row, from)
+    }
+
+    /// Commits the buffered rows.
+    fn flush(&self, store: &Store) -> Result<(), HubError> {
+        lock(&self.state).flush(store)
+    }
+
+    /// The statistics, once the rows they count are committed.
+    fn statistics(&self, store: &Store) -> Result<DeviceJobStatistics, HubError> {
+        let mut state = lock(&self.state);
+        state.flush(store)?;
+        Ok(state.stats)
+    }
+}
+
+impl LiveState {
+    /// See [`LiveJob::record`].
+    fn record(&mut self, store: &Store, row: DeviceJob, from: &DeviceJobStatus) -> bool {
+        if self.closed {
+            return false;
+        }
+        if let Some(count) = status_count(&mut self.stats, from) {
+            *count = count.saturating_sub(1);
+        }
+        if let Some(count) = row
+            .status
+            .as_ref()
+            .and_then(|s| status_count(&mut self.stats, s))
+        {
+            *count = count.saturating_add(1);
+        }
+        let device = row.device_id.clone().unwrap_or_default();
+        match self.index.get(&device) {
+            Some(&at) => self.buffer[at] = row,
+            None => {
+                self.index.insert(device, self.buffer.len());
+                self.buffer.push(row);
+            }
+        }
+        if self.buffer.len() >= FLUSH_BATCH
+            && let Err(error) = self.flush(store)
+        {
+            tracing::warn!(%error, "cannot record the job's device results (will retry)");
+        }
+        true
+    }
+
+    fn flush(&mut self, store: &Store) -> Result<(), HubError> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        store
+            .transaction(|tx| device_jobs::advance(tx, &self.buffer))
+            .map_err(internal)?;
+        self.buffer.clear();
+        self.index.clear();
+        Ok(())
+    }
+}
+
+/// The count of `status` in `stats` (cancelled devices count towards `deviceCount` only).
+fn status_count<'a>(
+    stats: &'a mut DeviceJobStatistics,
+    status: &DeviceJobStatus,
+) -> Option<&'a mut i32> {
+    match status {
+        DeviceJobStatus::Pending | DeviceJobStatus::Scheduled => Some(&mut stats.pending_count),
+        DeviceJobStatus::Running => Some(&mut stats.running_count),
+        DeviceJobStatus::Completed => Some(&mut stats.succeeded_count),
+        DeviceJobStatus::Failed => Some(&mut stats.failed_count),
+        DeviceJobStatus::Canceled | DeviceJobStatus::Other(_) => None,
+    }
 }
 
 /// How dispatching a job's devices ended.
@@ -335,7 +465,7 @@ impl Hub {
     /// it again; a `completed` or `failed` one is 412003.
     pub fn cancel_job(&self, id: &str) -> Result<JobResponse, HubError> {
         let now = self.now();
-        let job = self.store().transaction(|tx| {
+        let job = self.close_live(id, |tx| {
             let mut row = store::jobs::get(tx, id)?.ok_or_else(|| job_not_found(id))?;
             match row.status() {
                 JobStatus::Cancelled => return Ok::<_, HubError>(row.job),
@@ -425,6 +555,9 @@ impl Hub {
 
     /// The `devices.jobs` rows of a job, by device id.
     pub fn device_jobs(&self, job_id: &str) -> Result<Vec<DeviceJob>, HubError> {
+        if let Some(live) = self.live_job(job_id) {
+            live.flush(self.store())?;
+        }
         self.store()
             .read(|conn| device_jobs::for_job(conn, job_id, false))
             .map_err(internal)
@@ -432,6 +565,10 @@ impl Hub {
 
     /// Every device job row as JSON: the documents `FROM devices.jobs` ranges over.
     pub(super) fn device_job_documents(&self) -> Result<Vec<Value>, HubError> {
+        let live: Vec<_> = lock(&self.jobs().live).values().cloned().collect();
+        for job in live {
+            job.flush(self.store())?;
+        }
         let rows = self.store().read(device_jobs::all).map_err(internal)?;
         rows.iter()
             .map(|row| serde_json::to_value(row).map_err(internal))
@@ -440,15 +577,58 @@ impl Hub {
 
     fn with_statistics(&self, mut job: JobResponse) -> Result<JobResponse, HubError> {
         let id = job.job_id.clone().unwrap_or_default();
-        let stats = self
-            .store()
-            .read(|conn| device_jobs::statistics(conn, &id))
-            .map_err(internal)?;
+        let stats = match self.live_job(&id) {
+            Some(live) => live.statistics(self.store())?,
+            None => self
+                .store()
+                .read(|conn| device_jobs::statistics(conn, &id))
+                .map_err(internal)?,
+        };
         job.device_job_statistics = Some(stats);
         if job.status.is_none() {
             job.status = Some(JobStatus::Unknown);
         }
         Ok(job)
+    }
+
+    /// The in-memory bookkeeping of `id`, if it is being dispatched.
+    fn live_job(&self, id: &str) -> Option<Arc<LiveJob>> {
+        lock(&self.jobs().live).get(id).cloned()
+    }
+
+    /// Runs `f` in one transaction that first commits the buffered device rows of `id` (if
+    /// it is being dispatched); if `f` succeeds, the job's bookkeeping is closed (nothing
+    /// more is recorded) and dropped, so its statistics are counted from the rows again.
+    /// For writes that end a job.
+    fn close_live<T>(
+        &self,
+        id: &str,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, HubError>,
+    ) -> Result<T, HubError> {
+        let live = self.live_job(id);
+        let mut state = live.as_ref().map(|live| lock(&live.state));
+        let value = self.store().transaction(|tx| {
+            if let Some(state) = state.as_ref() {
+                device_jobs::advance(tx, &state.buffer)?;
+            }
+            f(tx)
+        })?;
+        if let Some(state) = state.as_mut() {
+            state.buffer.clear();
+            state.index.clear();
+            state.closed = true;
+        }
+        drop(state);
+        if let Some(live) = live {
+            let mut map = lock(&self.jobs().live);
+            if map
+                .get(id)
+                .is_some_and(|current| Arc::ptr_eq(current, &live))
+            {
+                map.remove(id);
+            }
+        }
+        Ok(value)
     }
 
     // ----- the scheduler ----------------------------------------------------------------
@@ -492,6 +672,16 @@ impl Hub {
         }
         tasks.shutdown().await;
         lock(&self.jobs().running).clear();
+        // The stopped jobs stay `running`; what their devices did so far is kept.
+        let live: Vec<_> = lock(&self.jobs().live)
+            .drain()
+            .map(|(_, job)| job)
+            .collect();
+        for job in live {
+            if let Err(error) = job.flush(self.store()) {
+                tracing::warn!(%error, "cannot record the stopped job's device results");
+            }
+        }
     }
 
     /// Purges old jobs and loads the waiting ones; returns the jobs to resume.
@@ -607,6 +797,7 @@ impl Hub {
                     tracing::warn!(job = %id, %error, "cannot record the job's failure");
                 }
             }
+            lock(&hub.jobs().live).remove(&id);
             lock(&hub.jobs().running).remove(&id);
         });
     }
@@ -646,11 +837,18 @@ impl Hub {
         let started = row.run_started.unwrap_or_else(|| self.now());
         let left = budget.saturating_sub(elapsed_since(started, self.now()));
         let deadline = Instant::now() + left;
-        let todo = self
+        let (todo, stats) = self
             .store()
-            .read(|conn| device_jobs::for_job(conn, id, true))
+            .read(|conn| {
+                Ok((
+                    device_jobs::for_job(conn, id, true)?,
+                    device_jobs::statistics(conn, id)?,
+                ))
+            })
             .map_err(internal)?;
-        match self.dispatch(&row.job, todo, deadline, cancel).await {
+        let live = Arc::new(LiveJob::new(stats));
+        lock(&self.jobs().live).insert(id.to_owned(), live.clone());
+        match self.dispatch(&row.job, todo, deadline, cancel, &live).await {
             Ending::Cancelled => Ok(()),
             Ending::Done => self.end_job(id, JobStatus::Completed, None),
             Ending::Expired => {
@@ -662,14 +860,15 @@ impl Hub {
                         budget.as_secs()
                     )),
                 };
-                let left_over = self.store().transaction(|tx| {
-                    close_devices(tx, id, DeviceJobStatus::Failed, Some(&error), now)
-                })?;
-                let reason = format!(
-                    "The job ran out of its maxExecutionTimeInSeconds ({} s) with {left_over} device(s) not done.",
-                    budget.as_secs()
-                );
-                self.end_job(id, JobStatus::Failed, Some(reason))
+                self.close_live(id, |tx| {
+                    let left_over =
+                        close_devices(tx, id, DeviceJobStatus::Failed, Some(&error), now)?;
+                    let reason = format!(
+                        "The job ran out of its maxExecutionTimeInSeconds ({} s) with {left_over} device(s) not done.",
+                        budget.as_secs()
+                    );
+                    end_job_in(tx, id, JobStatus::Failed, Some(reason), now)
+                })
             }
         }
     }
@@ -755,24 +954,46 @@ impl Hub {
     /// Processes the devices still to do, at most the dispatch limit at a time and each
     /// after taking a slot of the tier's pace, until all are done, the deadline passes or
     /// the job is cancelled (calls in flight are then abandoned: dropping the set aborts
-    /// them).
+    /// them). Device rows go through `live`'s write-behind buffer, committed at least every
+    /// [`FLUSH_INTERVAL`] while this runs.
     async fn dispatch(
         &self,
         job: &JobResponse,
         todo: Vec<DeviceJob>,
         deadline: Instant,
         cancel: &CancellationToken,
+        live: &Arc<LiveJob>,
     ) -> Ending {
+        let work = Arc::new(Work::of(job));
+        if let Work::Twin(Ok(patch)) = &*work
+            && lock(&self.jobs().limiter).is_none()
+            && let Ok(parts) = super::writable_parts(patch)
+        {
+            return self
+                .dispatch_twins(&parts, todo, deadline, cancel, live)
+                .await;
+        }
         let permits = Arc::new(Semaphore::new(self.dispatch_limit()));
-        let job = Arc::new(job.clone());
-        let job_id = job.job_id.clone().unwrap_or_default();
         let mut in_flight = JoinSet::new();
+        let mut flusher = JoinSet::new();
+        {
+            let hub = self.clone();
+            let live = live.clone();
+            flusher.spawn(async move {
+                loop {
+                    tokio::time::sleep(FLUSH_INTERVAL).await;
+                    if let Err(error) = live.flush(hub.store()) {
+                        tracing::warn!(%error, "cannot record the job's device results (will retry)");
+                    }
+                }
+            });
+        }
         let expiry = tokio::time::sleep_until(deadline);
         tokio::pin!(expiry);
         for device in todo {
-            let Some(device_id) = device.device_id else {
+            if device.device_id.is_none() || device.status != Some(DeviceJobStatus::Pending) {
                 continue;
-            };
+            }
             let permit = tokio::select! {
                 biased;
                 () = cancel.cancelled() => return Ending::Cancelled,
@@ -790,22 +1011,26 @@ impl Hub {
                     () = tokio::time::sleep_until(slot) => {}
                 }
             }
-            match self.start_device(&job_id, &device_id) {
-                Ok(true) => {}
-                Ok(false) => continue,
-                Err(error) => {
-                    tracing::warn!(job = %job_id, device = %device_id, %error, "cannot start the device");
-                    continue;
-                }
+            // `pending` → `running`.
+            let now = self.now();
+            let running = DeviceJob {
+                status: Some(DeviceJobStatus::Running),
+                start_time_utc: Some(now),
+                last_updated_date_time_utc: Some(now),
+                ..device
+            };
+            if !live.record(self.store(), running.clone(), &DeviceJobStatus::Pending) {
+                // Cancelled or expired meanwhile.
+                continue;
             }
             let hub = self.clone();
-            let job = job.clone();
-            let job_id = job_id.clone();
+            let work = work.clone();
+            let live = live.clone();
             in_flight.spawn(async move {
-                let result = hub.process_device(&job, &device_id).await;
-                if let Err(error) = hub.finish_device(&job_id, &device_id, result) {
-                    tracing::warn!(job = %job_id, device = %device_id, %error, "cannot record the device's result");
-                }
+                let device_id = running.device_id.clone().unwrap_or_default();
+                let result = hub.process_device(&work, &device_id).await;
+                let done = finished_row(running, result, hub.now());
+                live.record(hub.store(), done, &DeviceJobStatus::Running);
                 drop(permit);
             });
             while in_flight.try_join_next().is_some() {}
@@ -822,108 +1047,180 @@ impl Hub {
         }
     }
 
+    /// A twin job on an unthrottled tier: patches the twins [`TWIN_CHUNK`] devices per
+    /// transaction, their rows recorded under the same lock of `live` (so a cancel or the
+    /// deadline falls between chunks), then notifies the connected devices.
+    async fn dispatch_twins(
+        &self,
+        (tags, desired): &super::WritableParts,
+        todo: Vec<DeviceJob>,
+        deadline: Instant,
+        cancel: &CancellationToken,
+        live: &Arc<LiveJob>,
+    ) -> Ending {
+        let todo: Vec<DeviceJob> = todo
+            .into_iter()
+            .filter(|d| d.device_id.is_some() && d.status == Some(DeviceJobStatus::Pending))
+            .collect();
+        for chunk in todo.chunks(TWIN_CHUNK) {
+            if cancel.is_cancelled() {
+                return Ending::Cancelled;
+            }
+            if Instant::now() >= deadline {
+                return Ending::Expired;
+            }
+            let now = self.now();
+            let mut notifications = Vec::new();
+            {
+                let mut state = lock(&live.state);
+                if state.closed {
+                    return Ending::Cancelled;
+                }
+                let applied = self.store().transaction(|tx| {
+                    let mut results = Vec::with_capacity(chunk.len());
+                    for device in chunk {
+                        let id = device.device_id.as_deref().unwrap_or_default();
+                        let result = load_twin_in(tx, id).and_then(|(_, mut twin)| {
+                            let note = twin
+                                .patch(tags.as_ref(), desired.as_ref(), now)
+                                .map_err(twin_error)?;
+                            store::twins::put(tx, id, &twin)?;
+                            Ok(note)
+                        });
+                        results.push(result);
+                    }
+                    Ok::<_, HubError>(results)
+                });
+                let results = match applied {
+                    Ok(results) => results,
+                    Err(error) => vec![Err(error); chunk.len()],
+                };
+                for (device, result) in chunk.iter().zip(results) {
+                    let result = result.map(|note| {
+                        if let (Some(note), Some(id)) = (note, device.device_id.clone()) {
+                            notifications.push((id, note));
+                        }
+                        None
+                    });
+                    let running = DeviceJob {
+                        status: Some(DeviceJobStatus::Running),
+                        start_time_utc: Some(now),
+                        last_updated_date_time_utc: Some(now),
+                        ..device.clone()
+                    };
+                    let done = finished_row(running, result, now);
+                    state.record(self.store(), done, &DeviceJobStatus::Pending);
+                }
+            }
+            for (id, note) in notifications {
+                self.notify_desired(&id, note);
+            }
+            tokio::task::yield_now().await;
+        }
+        Ending::Done
+    }
+
     /// What one device does for the job: the method's answer, or `None` for a twin job.
     async fn process_device(
         &self,
-        job: &JobResponse,
+        work: &Work,
         device_id: &str,
     ) -> Result<Option<CloudToDeviceMethodResult>, HubError> {
-        match job.job_type.as_ref() {
-            Some(JobType::ScheduleDeviceMethod) => {
-                let method = job.cloud_to_device_method.clone().unwrap_or_default();
-                self.invoke_method(device_id, &method).await.map(Some)
-            }
-            Some(JobType::ScheduleUpdateTwin) => {
-                let patch = twin_patch(&job.update_twin.clone().unwrap_or_default())?;
-                self.patch_twin(device_id, &patch, &IfMatch::Any)
+        match work {
+            Work::Method(method) => self.invoke_method(device_id, method).await.map(Some),
+            Work::Twin(patch) => {
+                let patch = patch.as_ref().map_err(Clone::clone)?;
+                self.patch_twin(device_id, patch, &IfMatch::Any)
                     .map(|_| None)
             }
-            other => Err(unsupported_type(other)),
+            Work::Unsupported(error) => Err(error.clone()),
         }
     }
 
-    /// `pending` → `running`; false if the device is no longer pending (cancelled).
-    fn start_device(&self, job_id: &str, device_id: &str) -> Result<bool, HubError> {
-        let now = self.now();
-        self.store().transaction(|tx| {
-            let Some(mut row) = device_jobs::get(tx, job_id, device_id)? else {
-                return Ok(false);
-            };
-            if row.status != Some(DeviceJobStatus::Pending) {
-                return Ok(false);
-            }
-            row.status = Some(DeviceJobStatus::Running);
-            row.start_time_utc = Some(now);
-            row.last_updated_date_time_utc = Some(now);
-            device_jobs::put(tx, &row)?;
-            Ok::<_, HubError>(true)
-        })
-    }
-
-    /// `running` → `completed` / `failed` with the outcome or error; nothing if the device
-    /// was cancelled or expired meanwhile.
-    fn finish_device(
-        &self,
-        job_id: &str,
-        device_id: &str,
-        result: Result<Option<CloudToDeviceMethodResult>, HubError>,
-    ) -> Result<(), HubError> {
-        let now = self.now();
-        self.store().transaction(|tx| {
-            let Some(mut row) = device_jobs::get(tx, job_id, device_id)? else {
-                return Ok(());
-            };
-            if row.status != Some(DeviceJobStatus::Running) {
-                return Ok(());
-            }
-            match result {
-                Ok(response) => {
-                    row.status = Some(DeviceJobStatus::Completed);
-                    row.outcome = Some(DeviceJobOutcome {
-                        device_method_response: response,
-                    });
-                }
-                Err(error) => {
-                    row.status = Some(DeviceJobStatus::Failed);
-                    row.error = Some(DeviceJobError {
-                        code: Some(
-                            error
-                                .code_name
-                                .clone()
-                                .unwrap_or_else(|| "ServerError".to_owned()),
-                        ),
-                        description: Some(error.message),
-                    });
-                }
-            }
-            row.end_time_utc = Some(now);
-            row.last_updated_date_time_utc = Some(now);
-            device_jobs::put(tx, &row)?;
-            Ok::<_, HubError>(())
-        })
-    }
-
     /// Ends a job that has not ended yet with `status` (and `reason` as `failureReason` and
-    /// `statusMessage`).
+    /// `statusMessage`), with the device rows it has buffered.
     fn end_job(&self, id: &str, status: JobStatus, reason: Option<String>) -> Result<(), HubError> {
         let now = self.now();
-        self.store().transaction(|tx| {
-            let Some(mut row) = store::jobs::get(tx, id)? else {
-                return Ok(());
-            };
-            if row.status().is_finished() {
-                return Ok(());
-            }
-            if let Some(reason) = reason {
-                row.job.failure_reason = Some(reason.clone());
-                row.job.status_message = Some(reason);
-            }
-            row.job.status = Some(status);
-            row.job.end_time = Some(now);
-            store::jobs::update(tx, &row)?;
-            Ok::<_, HubError>(())
-        })
+        self.close_live(id, |tx| end_job_in(tx, id, status, reason, now))
     }
+}
+
+/// What a job does to each device, worked out once per dispatch.
+enum Work {
+    Method(CloudToDeviceMethod),
+    /// The twin PATCH to apply, or why it cannot be built.
+    Twin(Result<Value, HubError>),
+    Unsupported(HubError),
+}
+
+impl Work {
+    fn of(job: &JobResponse) -> Self {
+        match job.job_type.as_ref() {
+            Some(JobType::ScheduleDeviceMethod) => {
+                Self::Method(job.cloud_to_device_method.clone().unwrap_or_default())
+            }
+            Some(JobType::ScheduleUpdateTwin) => {
+                Self::Twin(twin_patch(&job.update_twin.clone().unwrap_or_default()))
+            }
+            other => Self::Unsupported(unsupported_type(other)),
+        }
+    }
+}
+
+/// A `running` device row once processed: `completed` with the outcome or `failed` with the
+/// error.
+fn finished_row(
+    mut row: DeviceJob,
+    result: Result<Option<CloudToDeviceMethodResult>, HubError>,
+    now: HubTime,
+) -> DeviceJob {
+    match result {
+        Ok(response) => {
+            row.status = Some(DeviceJobStatus::Completed);
+            row.outcome = Some(DeviceJobOutcome {
+                device_method_response: response,
+            });
+        }
+        Err(error) => {
+            row.status = Some(DeviceJobStatus::Failed);
+            row.error = Some(DeviceJobError {
+                code: Some(
+                    error
+                        .code_name
+                        .clone()
+                        .unwrap_or_else(|| "ServerError".to_owned()),
+                ),
+                description: Some(error.message),
+            });
+        }
+    }
+    row.end_time_utc = Some(now);
+    row.last_updated_date_time_utc = Some(now);
+    row
+}
+
+/// Ends the job `id` with `status` (and `reason`) in `tx`, unless it has ended already.
+fn end_job_in(
+    tx: &rusqlite::Connection,
+    id: &str,
+    status: JobStatus,
+    reason: Option<String>,
+    now: HubTime,
+) -> Result<(), HubError> {
+    let Some(mut row) = store::jobs::get(tx, id)? else {
+        return Ok(());
+    };
+    if row.status().is_finished() {
+        return Ok(());
+    }
+    if let Some(reason) = reason {
+        row.job.failure_reason = Some(reason.clone());
+        row.job.status_message = Some(reason);
+    }
+    row.job.status = Some(status);
+    row.job.end_time = Some(now);
+    store::jobs::update(tx, &row)?;
+    Ok(())
 }
 
 /// Marks every device of `job_id` not done as `status` (with `error`); returns how many.

@@ -1,8 +1,8 @@
 //! Table `device_jobs`: one row per (job, device), the `devices.jobs` rows of a job.
 //!
 //! Rows are written when a job starts running (all `pending`: the device set is fixed then)
-//! and rewritten as each device is processed. The `status` column mirrors the document's, for
-//! counting and for picking the devices still to do.
+//! and advanced as devices are processed, in batches ([`advance`]). The `status` column mirrors
+//! the document's, for counting and for picking the devices still to do.
 
 use iothub::model::{DeviceJob, DeviceJobStatistics, DeviceJobStatus};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -22,20 +22,44 @@ CREATE TABLE IF NOT EXISTS device_jobs (
 
 /// Inserts or replaces the row of `row.job_id` and `row.device_id`.
 pub fn put(conn: &Connection, row: &DeviceJob) -> Result<(), StoreError> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO device_jobs (job_id, device_id, status, document) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT(job_id, device_id) DO UPDATE SET status = excluded.status,
              document = excluded.document",
-        params![
+    )?
+    .execute(params![
+        row.job_id.as_deref().unwrap_or_default(),
+        row.device_id.as_deref().unwrap_or_default(),
+        row.status
+            .as_ref()
+            .map_or("pending", DeviceJobStatus::as_str),
+        serde_json::to_string(row)?
+    ])?;
+    Ok(())
+}
+
+/// Rewrites existing rows as the job engine advances them, skipping any row that is already
+/// finished (cancelled or expired meanwhile): a `running` row replaces only a `pending` one, a
+/// finished row (`completed`, `failed`) only a `pending` or `running` one. Idempotent, so a
+/// batch may be written again. Returns how many rows changed.
+pub fn advance(conn: &Connection, rows: &[DeviceJob]) -> Result<usize, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "UPDATE device_jobs SET status = ?3, document = ?4
+         WHERE job_id = ?1 AND device_id = ?2
+           AND (status = 'pending' OR (?3 <> 'running' AND status = 'running'))",
+    )?;
+    let mut changed = 0;
+    for row in rows {
+        changed += stmt.execute(params![
             row.job_id.as_deref().unwrap_or_default(),
             row.device_id.as_deref().unwrap_or_default(),
             row.status
                 .as_ref()
                 .map_or("pending", DeviceJobStatus::as_str),
             serde_json::to_string(row)?
-        ],
-    )?;
-    Ok(())
+        ])?;
+    }
+    Ok(changed)
 }
 
 /// The row of `device_id` in `job_id`, if any.
@@ -60,7 +84,7 @@ pub fn for_job(
     job_id: &str,
     unfinished_only: bool,
 ) -> Result<Vec<DeviceJob>, StoreError> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT document FROM device_jobs
          WHERE job_id = ?1 AND (?2 = 0 OR status IN ('pending', 'scheduled', 'running'))
          ORDER BY device_id",
@@ -73,15 +97,17 @@ pub fn for_job(
 
 /// Every row of every job, by job then device: what `FROM devices.jobs` ranges over.
 pub fn all(conn: &Connection) -> Result<Vec<DeviceJob>, StoreError> {
-    let mut stmt = conn.prepare("SELECT document FROM device_jobs ORDER BY job_id, device_id")?;
+    let mut stmt =
+        conn.prepare_cached("SELECT document FROM device_jobs ORDER BY job_id, device_id")?;
     let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
     rows.map(|text| Ok(serde_json::from_str(&text?)?)).collect()
 }
 
 /// The job's `deviceJobStatistics`, counted from its rows.
 pub fn statistics(conn: &Connection, job_id: &str) -> Result<DeviceJobStatistics, StoreError> {
-    let mut stmt =
-        conn.prepare("SELECT status, COUNT(*) FROM device_jobs WHERE job_id = ?1 GROUP BY status")?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT status, COUNT(*) FROM device_jobs WHERE job_id = ?1 GROUP BY status",
+    )?;
     let rows = stmt.query_map(params![job_id], |row| {
         Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
     })?;

@@ -16,11 +16,11 @@ CREATE TABLE IF NOT EXISTS devices (
 
 /// Inserts or replaces the identity stored under its `deviceId`.
 pub fn put(conn: &Connection, id: &str, identity: &DeviceIdentity) -> Result<(), StoreError> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO devices (device_id, identity) VALUES (?1, ?2)
          ON CONFLICT(device_id) DO UPDATE SET identity = excluded.identity",
-        params![id, serde_json::to_string(identity)?],
-    )?;
+    )?
+    .execute(params![id, serde_json::to_string(identity)?])?;
     Ok(())
 }
 
@@ -39,7 +39,7 @@ pub fn get(conn: &Connection, id: &str) -> Result<Option<DeviceIdentity>, StoreE
 /// Up to `limit` identities, oldest first.
 pub fn list(conn: &Connection, limit: usize) -> Result<Vec<DeviceIdentity>, StoreError> {
     let mut stmt =
-        conn.prepare("SELECT identity FROM devices ORDER BY created, device_id LIMIT ?1")?;
+        conn.prepare_cached("SELECT identity FROM devices ORDER BY created, device_id LIMIT ?1")?;
     let rows = stmt.query_map(params![limit as i64], |row| row.get::<_, String>(0))?;
     let mut out = Vec::new();
     for text in rows {
@@ -50,7 +50,7 @@ pub fn list(conn: &Connection, limit: usize) -> Result<Vec<DeviceIdentity>, Stor
 
 /// Every identity.
 pub fn all(conn: &Connection) -> Result<Vec<DeviceIdentity>, StoreError> {
-    let mut stmt = conn.prepare("SELECT identity FROM devices ORDER BY device_id")?;
+    let mut stmt = conn.prepare_cached("SELECT identity FROM devices ORDER BY device_id")?;
     let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
     let mut out = Vec::new();
     for text in rows {
@@ -61,11 +61,16 @@ pub fn all(conn: &Connection) -> Result<Vec<DeviceIdentity>, StoreError> {
 
 /// Deletes `id`. Returns whether it existed.
 pub fn delete(conn: &Connection, id: &str) -> Result<bool, StoreError> {
-    Ok(conn.execute("DELETE FROM devices WHERE device_id = ?1", params![id])? > 0)
+    Ok(conn
+        .prepare_cached("DELETE FROM devices WHERE device_id = ?1")?
+        .execute(params![id])?
+        > 0)
 }
 
 /// How many devices are registered.
 pub fn count(conn: &Connection) -> Result<u64, StoreError> {
-    let n: i64 = conn.query_row("SELECT COUNT(*) FROM devices", [], |row| row.get(0))?;
+    let n: i64 = conn
+        .prepare_cached("SELECT COUNT(*) FROM devices")?
+        .query_row([], |row| row.get(0))?;
     Ok(u64::try_from(n).unwrap_or_default())
 }

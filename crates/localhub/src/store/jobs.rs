@@ -1,8 +1,8 @@
 //! Table `jobs`: one row per scheduled job (`/jobs/v2`), its `JobResponse` document plus the
 //! columns the scheduler and the jobs query filter and sort on.
 //!
-//! `deviceJobStatistics` is not stored here: it is counted from `device_jobs` whenever a job
-//! is read, so it is always live. Finished jobs are purged 30 days after they end.
+//! `deviceJobStatistics` is not stored here: the job engine keeps it in memory while it
+//! dispatches a job and otherwise counts it from `device_jobs` when a job is read. Finished jobs are purged 30 days after they end.
 
 use iothub::model::{HubTime, JobResponse, JobStatus, JobType};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -48,55 +48,52 @@ impl JobRow {
 /// Inserts a new job; fails if the id exists (the caller checks first).
 pub fn insert(conn: &Connection, row: &JobRow) -> Result<(), StoreError> {
     let created = row.job.created_time.unwrap_or(HubTime::NEVER).to_string();
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO jobs (job_id, job_type, status, created_time, end_time, run_started, document)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![
-            row.id(),
-            job_type(&row.job),
-            row.status().as_str(),
-            created,
-            row.job.end_time.map(|t| t.to_string()),
-            row.run_started.map(|t| t.to_string()),
-            serde_json::to_string(&row.job)?
-        ],
-    )?;
+    )?
+    .execute(params![
+        row.id(),
+        job_type(&row.job),
+        row.status().as_str(),
+        created,
+        row.job.end_time.map(|t| t.to_string()),
+        row.run_started.map(|t| t.to_string()),
+        serde_json::to_string(&row.job)?
+    ])?;
     Ok(())
 }
 
 /// Rewrites an existing job (status, times, document).
 pub fn update(conn: &Connection, row: &JobRow) -> Result<(), StoreError> {
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE jobs SET status = ?2, end_time = ?3, run_started = ?4, document = ?5
          WHERE job_id = ?1",
-        params![
-            row.id(),
-            row.status().as_str(),
-            row.job.end_time.map(|t| t.to_string()),
-            row.run_started.map(|t| t.to_string()),
-            serde_json::to_string(&row.job)?
-        ],
-    )?;
+    )?
+    .execute(params![
+        row.id(),
+        row.status().as_str(),
+        row.job.end_time.map(|t| t.to_string()),
+        row.run_started.map(|t| t.to_string()),
+        serde_json::to_string(&row.job)?
+    ])?;
     Ok(())
 }
 
 /// The job `id`, if any.
 pub fn get(conn: &Connection, id: &str) -> Result<Option<JobRow>, StoreError> {
-    conn.query_row(
-        "SELECT document, run_started FROM jobs WHERE job_id = ?1",
-        params![id],
-        raw_row,
-    )
-    .optional()?
-    .map(decode)
-    .transpose()
+    conn.prepare_cached("SELECT document, run_started FROM jobs WHERE job_id = ?1")?
+        .query_row(params![id], raw_row)
+        .optional()?
+        .map(decode)
+        .transpose()
 }
 
 /// Every job whose status is one of `statuses`, oldest first.
 pub fn with_status(conn: &Connection, statuses: &[JobStatus]) -> Result<Vec<JobRow>, StoreError> {
     let mut out = Vec::new();
     for status in statuses {
-        let mut stmt = conn.prepare(
+        let mut stmt = conn.prepare_cached(
             "SELECT document, run_started FROM jobs WHERE status = ?1
              ORDER BY created_time, job_id",
         )?;
@@ -116,7 +113,7 @@ pub fn page(
     offset: usize,
     limit: usize,
 ) -> Result<Vec<JobRow>, StoreError> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT document, run_started FROM jobs
          WHERE (?1 IS NULL OR job_type = ?1) AND (?2 IS NULL OR status = ?2)
          ORDER BY created_time, job_id LIMIT ?3 OFFSET ?4",

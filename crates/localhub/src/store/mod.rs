@@ -63,6 +63,8 @@ impl Store {
         conn.execute_batch(subscriptions::SCHEMA)?;
         conn.execute_batch(jobs::SCHEMA)?;
         conn.execute_batch(device_jobs::SCHEMA)?;
+        // Every hot statement is cached (`prepare_cached`); keep them all.
+        conn.set_prepared_statement_cache_capacity(64);
         Ok(Self {
             conn: Mutex::new(conn),
         })

@@ -16,11 +16,11 @@ CREATE TABLE IF NOT EXISTS twins (
 
 /// Inserts or replaces the twin of `id`.
 pub fn put(conn: &Connection, id: &str, twin: &TwinState) -> Result<(), StoreError> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO twins (device_id, version, state) VALUES (?1, ?2, ?3)
          ON CONFLICT(device_id) DO UPDATE SET version = excluded.version, state = excluded.state",
-        params![id, twin.version, serde_json::to_string(twin)?],
-    )?;
+    )?
+    .execute(params![id, twin.version, serde_json::to_string(twin)?])?;
     Ok(())
 }
 
@@ -38,13 +38,14 @@ pub fn get(conn: &Connection, id: &str) -> Result<Option<TwinState>, StoreError>
 
 /// Deletes the twin of `id`.
 pub fn delete(conn: &Connection, id: &str) -> Result<(), StoreError> {
-    conn.execute("DELETE FROM twins WHERE device_id = ?1", params![id])?;
+    conn.prepare_cached("DELETE FROM twins WHERE device_id = ?1")?
+        .execute(params![id])?;
     Ok(())
 }
 
 /// Every twin, by device id.
 pub fn all(conn: &Connection) -> Result<Vec<(String, TwinState)>, StoreError> {
-    let mut stmt = conn.prepare("SELECT device_id, state FROM twins ORDER BY device_id")?;
+    let mut stmt = conn.prepare_cached("SELECT device_id, state FROM twins ORDER BY device_id")?;
     let rows = stmt.query_map([], |row| {
         Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
     })?;
