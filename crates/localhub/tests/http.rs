@@ -36,7 +36,7 @@ use rustls::RootCertStore;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use serde_json::{Value, json};
-use support::{TestDir, TestHub, restart_hub, start_hub, unix_now};
+use support::{ServerProcess, TestDir, TestHub, restart_hub, start_hub, unix_now};
 
 // ---- helpers ----------------------------------------------------------------------------
 
@@ -1016,39 +1016,13 @@ async fn data_ca_and_keys_survive_a_restart() {
 
 #[test]
 fn the_binary_runs_adds_devices_and_stops_on_sigterm() {
-    use std::io::{BufRead as _, BufReader};
-    use std::process::{Command, Stdio};
-
-    /// Kills the server if the test fails before stopping it.
-    struct Server(std::process::Child);
-    impl Drop for Server {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
+    use std::process::Command;
 
     let dir = TestDir::new("bin");
     let binary = env!("CARGO_BIN_EXE_localhub");
     let data_dir = dir.path().to_str().expect("utf-8 path");
-    let mut server = Server(
-        Command::new(binary)
-            .args([
-                "--data-dir",
-                data_dir,
-                "--https-port",
-                "0",
-                "--mqtt-port",
-                "0",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("localhub starts"),
-    );
-    let stdout = server.0.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("a line");
+    let mut server = ServerProcess::start(dir.path(), &[]);
+    let line = &server.ready_line;
     assert!(line.contains("localhub.json"), "{line}");
     let info = HubInfo::read(dir.path())
         .expect("read")
@@ -1092,13 +1066,13 @@ fn the_binary_runs_adds_devices_and_stops_on_sigterm() {
     assert_eq!(device.device_id.as_deref(), Some("door-1"));
 
     let status = Command::new("kill")
-        .args(["-TERM", &server.0.id().to_string()])
+        .args(["-TERM", &server.child.id().to_string()])
         .status()
         .expect("kill runs");
     assert!(status.success());
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let exit = loop {
-        if let Some(exit) = server.0.try_wait().expect("wait") {
+        if let Some(exit) = server.child.try_wait().expect("wait") {
             break exit;
         }
         assert!(

@@ -39,11 +39,9 @@ use localhub::hub::jobs::JobsQueryForm;
 use localhub::hub::{Hub, IfMatch, ToDevice};
 use localhub::store::Store;
 use serde_json::{Value, json};
-use support::{TestDir, TestHub, start_hub, unix_now};
+use support::{Scheduler, TestDir, TestHub, start_hub, unix_now};
 use time::OffsetDateTime;
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 // ---- helpers: a hub whose clock follows tokio time ----------------------------------------
 
@@ -77,33 +75,6 @@ fn hub_on(store: Store, clock: TestClock) -> Hub {
 
 fn hub(clock: TestClock) -> Hub {
     hub_on(Store::open_in_memory().expect("store"), clock)
-}
-
-/// A running scheduler and the means to stop it.
-struct Scheduler {
-    shutdown: CancellationToken,
-    task: JoinHandle<()>,
-}
-
-impl Scheduler {
-    fn start(hub: &Hub) -> Self {
-        let shutdown = CancellationToken::new();
-        let hub = hub.clone();
-        let token = shutdown.clone();
-        let task = tokio::spawn(async move { hub.run_jobs(token).await });
-        Self { shutdown, task }
-    }
-
-    /// Kills the scheduler as SIGKILL would: nothing more is written.
-    async fn kill(self) {
-        self.task.abort();
-        let _ = self.task.await;
-    }
-
-    async fn stop(self) {
-        self.shutdown.cancel();
-        self.task.await.expect("the scheduler stops");
-    }
 }
 
 fn add(hub: &Hub, id: &str) {

@@ -33,11 +33,9 @@ use localhub::hub::{Hub, IfMatch, ToDevice};
 use localhub::server::{self, Config, HubInfo, RunningHub};
 use localhub::store::Store;
 use serde_json::{Value, json};
-use support::{TestDir, test_config};
+use support::{Scheduler, ServerProcess, TestDir, test_config};
 use time::OffsetDateTime;
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 // ---- helpers ---------------------------------------------------------------------------------
 
@@ -67,27 +65,6 @@ fn hub_with(tier: impl Into<TierConfig>) -> Hub {
     let hub = Hub::with_clock(store, "localhost:8443", Box::new(move || clock.now())).expect("hub");
     hub.set_tier(tier);
     hub
-}
-
-/// A running scheduler.
-struct Scheduler {
-    shutdown: CancellationToken,
-    task: JoinHandle<()>,
-}
-
-impl Scheduler {
-    fn start(hub: &Hub) -> Self {
-        let shutdown = CancellationToken::new();
-        let hub = hub.clone();
-        let token = shutdown.clone();
-        let task = tokio::spawn(async move { hub.run_jobs(token).await });
-        Self { shutdown, task }
-    }
-
-    async fn stop(self) {
-        self.shutdown.cancel();
-        self.task.await.expect("the scheduler stops");
-    }
 }
 
 fn add(hub: &Hub, id: &str) {
@@ -590,39 +567,9 @@ fn a_bad_tier_or_unit_count_is_a_clear_cli_error() {
 
 #[test]
 fn the_binary_prints_and_writes_its_tier() {
-    use std::io::{BufRead as _, BufReader};
-
-    /// Kills the server when the test ends.
-    struct Server(std::process::Child);
-    impl Drop for Server {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-
     let dir = TestDir::new("tier-bin");
-    let binary = env!("CARGO_BIN_EXE_localhub");
-    let data_dir = dir.path().to_str().expect("utf-8 path");
-    let mut server = Server(
-        Command::new(binary)
-            .args([
-                "--data-dir",
-                data_dir,
-                "--https-port",
-                "0",
-                "--mqtt-port",
-                "0",
-            ])
-            .args(["--tier", "s2", "--units", "30"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("localhub starts"),
-    );
-    let stdout = server.0.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("a line");
+    let server = ServerProcess::start(dir.path(), &["--tier", "s2", "--units", "30"]);
+    let line = &server.ready_line;
     assert!(line.starts_with("localhub is ready"), "{line}");
     assert!(
         line.contains("tier S2 (30 units): 5 active jobs, 30 job device operations/s"),

@@ -113,3 +113,78 @@ pub fn unix_now() -> u64 {
         .expect("the clock is after 1970")
         .as_secs()
 }
+
+/// A job scheduler running on its own task, and the means to stop or kill it.
+pub struct Scheduler {
+    shutdown: tokio_util::sync::CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Scheduler {
+    /// Runs `hub`'s job scheduler until stopped.
+    pub fn start(hub: &localhub::Hub) -> Self {
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let hub = hub.clone();
+        let token = shutdown.clone();
+        let task = tokio::spawn(async move { hub.run_jobs(token).await });
+        Self { shutdown, task }
+    }
+
+    /// Kills the scheduler as SIGKILL would: nothing more is written.
+    pub async fn kill(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+
+    /// Stops the scheduler gracefully and waits for it.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.task.await.expect("the scheduler stops");
+    }
+}
+
+/// The `localhub` binary serving `dir` on free ports; killed when dropped if still running.
+pub struct ServerProcess {
+    /// The process.
+    pub child: std::process::Child,
+    /// The first line it printed (the "ready" line).
+    pub ready_line: String,
+}
+
+impl ServerProcess {
+    /// Starts `localhub --data-dir DIR --https-port 0 --mqtt-port 0 EXTRA…` and waits for its
+    /// ready line.
+    pub fn start(dir: &Path, extra: &[&str]) -> Self {
+        use std::io::{BufRead as _, BufReader};
+        use std::process::{Command, Stdio};
+
+        let data_dir = dir.to_str().expect("utf-8 path");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_localhub"))
+            .args([
+                "--data-dir",
+                data_dir,
+                "--https-port",
+                "0",
+                "--mqtt-port",
+                "0",
+            ])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("localhub starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut ready_line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut ready_line)
+            .expect("a line");
+        Self { child, ready_line }
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
