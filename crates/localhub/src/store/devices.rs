@@ -40,7 +40,8 @@ pub fn get(conn: &Connection, id: &str) -> Result<Option<DeviceIdentity>, StoreE
 pub fn list(conn: &Connection, limit: usize) -> Result<Vec<DeviceIdentity>, StoreError> {
     let mut stmt =
         conn.prepare_cached("SELECT identity FROM devices ORDER BY created, device_id LIMIT ?1")?;
-    let rows = stmt.query_map(params![limit as i64], |row| row.get::<_, String>(0))?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = stmt.query_map(params![limit], |row| row.get::<_, String>(0))?;
     let mut out = Vec::new();
     for text in rows {
         out.push(serde_json::from_str(&text?)?);
@@ -50,13 +51,7 @@ pub fn list(conn: &Connection, limit: usize) -> Result<Vec<DeviceIdentity>, Stor
 
 /// Every identity.
 pub fn all(conn: &Connection) -> Result<Vec<DeviceIdentity>, StoreError> {
-    let mut stmt = conn.prepare_cached("SELECT identity FROM devices ORDER BY device_id")?;
-    let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
-    let mut out = Vec::new();
-    for text in rows {
-        out.push(serde_json::from_str(&text?)?);
-    }
-    Ok(out)
+    list(conn, usize::MAX)
 }
 
 /// Deletes `id`. Returns whether it existed.
