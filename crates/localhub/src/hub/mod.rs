@@ -869,7 +869,8 @@ fn new_identity(id: &str, body: DeviceIdentity, now: HubTime) -> Result<DeviceId
         connection_state: None,
         status: Some(body.status.unwrap_or(DeviceStatus::Enabled)),
         status_reason: body.status_reason,
-        connection_state_updated_time: Some(HubTime::NEVER),
+        // A new identity's connection-state time is its creation time.
+        connection_state_updated_time: Some(now),
         status_updated_time: Some(HubTime::NEVER),
         last_activity_time: Some(HubTime::NEVER),
         cloud_to_device_message_count: Some(0),
@@ -879,8 +880,7 @@ fn new_identity(id: &str, body: DeviceIdentity, now: HubTime) -> Result<DeviceId
             .or(Some(iothub::model::DeviceCapabilities { iot_edge: false })),
         device_scope: body.device_scope,
         ..DeviceIdentity::default()
-    }
-    .stamped(now))
+    })
 }
 
 fn updated_identity(
@@ -983,18 +983,6 @@ pub fn validate_device_id(id: &str) -> Result<(), HubError> {
             ErrorCode::ArgumentInvalid,
             format!("Device id is invalid: it must be 1-128 ASCII letters, digits or {ALLOWED}"),
         ))
-    }
-}
-
-trait Stamped {
-    fn stamped(self, now: HubTime) -> Self;
-}
-
-impl Stamped for DeviceIdentity {
-    /// A new identity's connection-state time is its creation time.
-    fn stamped(mut self, now: HubTime) -> Self {
-        self.connection_state_updated_time = Some(now);
-        self
     }
 }
 
