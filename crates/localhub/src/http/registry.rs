@@ -6,7 +6,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use iothub::model::{DeviceIdentity, DeviceStatus, ErrorCode};
+use iothub::model::{DeviceIdentity, ErrorCode};
 use serde_json::json;
 
 use super::auth::{Authorized, need};
@@ -79,13 +79,7 @@ pub async fn device_statistics(
     State(hub): State<Hub>,
     _: Authorized<need::RegistryRead>,
 ) -> Result<Response, ApiError> {
-    let total = hub.device_count()?;
-    let devices = hub.list_devices(usize::try_from(total).unwrap_or(usize::MAX))?;
-    let disabled = devices
-        .iter()
-        .filter(|device| matches!(device.status, Some(DeviceStatus::Disabled)))
-        .count();
-    let disabled = u64::try_from(disabled).unwrap_or(u64::MAX);
+    let (total, disabled) = hub.device_statistics()?;
     Ok(ok(&json!({
         "totalDeviceCount": total,
         "enabledDeviceCount": total.saturating_sub(disabled),

@@ -331,6 +331,13 @@ impl Hub {
         self.store().read(store::devices::count).map_err(internal)
     }
 
+    /// `(total, disabled)` device counts, for `GET /statistics/devices`.
+    pub fn device_statistics(&self) -> Result<(u64, u64), HubError> {
+        self.store()
+            .read(store::devices::count_by_status)
+            .map_err(internal)
+    }
+
     fn with_live_state(&self, mut identity: DeviceIdentity) -> DeviceIdentity {
         let connected = identity
             .device_id

@@ -69,3 +69,18 @@ pub fn count(conn: &Connection) -> Result<u64, StoreError> {
         .query_row([], |row| row.get(0))?;
     Ok(u64::try_from(n).unwrap_or_default())
 }
+
+/// How many devices are registered, and how many of them are disabled.
+pub fn count_by_status(conn: &Connection) -> Result<(u64, u64), StoreError> {
+    let (total, disabled): (i64, i64) = conn
+        .prepare_cached(
+            "SELECT COUNT(*),
+                    COALESCE(SUM(json_extract(identity, '$.status') = 'disabled'), 0)
+             FROM devices",
+        )?
+        .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    Ok((
+        u64::try_from(total).unwrap_or_default(),
+        u64::try_from(disabled).unwrap_or_default(),
+    ))
+}
