@@ -1,0 +1,71 @@
+import { describe, expect, it } from "vitest";
+
+import type { ProfileSummary } from "../../platform";
+import {
+  PROFILE_COLOURS,
+  activeProfile,
+  dotColour,
+  isHexColour,
+  nameProblem,
+  pastedKind,
+  unusedColour,
+} from "./profiles";
+
+const local: ProfileSummary = {
+  id: "local",
+  name: "Local hub",
+  kind: "local",
+  hostName: "localhost:8443",
+  colour: "#3b82f6",
+};
+const azure: ProfileSummary = {
+  id: "a1",
+  name: "Production",
+  kind: "azure",
+  hostName: "prod.azure-devices.net",
+  colour: "#10B981",
+};
+
+describe("activeProfile", () => {
+  it("finds the active one", () => {
+    expect(activeProfile({ profiles: [local, azure], activeId: "a1" })).toBe(azure);
+    expect(activeProfile({ profiles: [local], activeId: null })).toBeUndefined();
+    expect(activeProfile(undefined)).toBeUndefined();
+  });
+});
+
+describe("nameProblem", () => {
+  it("accepts a fresh name and says what is wrong otherwise", () => {
+    expect(nameProblem("  Staging ", [local, azure])).toBeUndefined();
+    expect(nameProblem("   ")).toBe("Give the profile a name.");
+    expect(nameProblem("x".repeat(61))).toBe("Keep the name to 60 characters (it has 61).");
+    expect(nameProblem("production", [local, azure])).toBe(
+      "A profile named “production” already exists.",
+    );
+  });
+});
+
+describe("colours", () => {
+  it("picks a colour nobody uses yet, case-insensitively", () => {
+    expect(unusedColour([local, azure])).toBe(PROFILE_COLOURS[2]);
+    expect(unusedColour([])).toBe(PROFILE_COLOURS[0]);
+  });
+
+  it("accepts only hex colours for the dot", () => {
+    expect(isHexColour("#abc")).toBe(true);
+    expect(isHexColour("#A1B2C3")).toBe(true);
+    expect(isHexColour("red")).toBe(false);
+    expect(isHexColour("#12345")).toBe(false);
+    expect(dotColour({ ...azure, colour: "url(x)" })).toBe("#64748b");
+    expect(dotColour(azure)).toBe("#10B981");
+  });
+});
+
+describe("pastedKind", () => {
+  it("tells service from device connection strings by their keys", () => {
+    expect(pastedKind("")).toBe("empty");
+    expect(pastedKind("HostName=h;SharedAccessKeyName=owner;SharedAccessKey=abc=")).toBe("service");
+    expect(pastedKind("HostName=h;DeviceId=d;SharedAccessKey=abc=")).toBe("device");
+    expect(pastedKind("garbage")).toBe("other");
+  });
+});
