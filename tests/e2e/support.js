@@ -3,18 +3,31 @@
 // Lockstep binary, and save screenshots under target/e2e-artifacts/.
 //
 // Run through tests/bin/run-e2e, which provides the X display (Xvfb) and a throwaway keychain.
+// Each launch gets fresh XDG data and config dirs, so the app starts as on a new machine.
+//
+// The "outside client" of the specs (direct methods, twin patches) is node itself talking the
+// IoT Hub REST API to the embedded local hub over TLS, with a SAS token computed here from the
+// hub's service connection string (docs/iothub-protocol.md §2), not through the app.
 
-import { spawn } from "node:child_process";
-import { mkdir } from "node:fs/promises";
+import { execFile, spawn } from "node:child_process";
+import { createHmac } from "node:crypto";
+import { mkdir, mkdtemp, readFile, readdir } from "node:fs/promises";
+import https from "node:https";
 import net from "node:net";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 
 import { remote } from "webdriverio";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const artifactsDir =
   process.env.LOCKSTEP_E2E_ARTIFACTS ?? path.join(root, "target", "e2e-artifacts");
+/** Where the final screenshots shown in the README go. */
+export const docsScreenshotsDir = path.join(root, "docs", "screenshots");
+/** The app's identifier: Tauri's app data and config dirs are named after it. */
+const IDENTIFIER = "dev.lockstep.app";
 
 /** A TCP port nobody listens on right now. */
 function freePort() {
@@ -45,17 +58,25 @@ async function waitForPort(port, child, timeoutMs) {
 }
 
 /**
- * Starts tauri-driver and opens a WebDriver session on the app. Returns the webdriverio
- * browser and a `close()` that ends both.
+ * Starts tauri-driver and opens a WebDriver session on the app, with fresh XDG data and config
+ * dirs (tauri-driver and WebKitWebDriver pass the environment on to the app). Returns the
+ * webdriverio browser, the app's data and config dirs, and a `close()` that ends both.
  */
 export async function launchApp() {
   const application = process.env.LOCKSTEP_APP;
   if (!application) throw new Error("LOCKSTEP_APP must name the built app binary");
   const driver = process.env.TAURI_DRIVER ?? "tauri-driver";
+  const home = await mkdtemp(path.join(os.tmpdir(), "lockstep-e2e-"));
+  const env = {
+    ...process.env,
+    XDG_DATA_HOME: path.join(home, "data"),
+    XDG_CONFIG_HOME: path.join(home, "config"),
+  };
   const port = await freePort();
   const nativePort = await freePort();
   const child = spawn(driver, ["--port", String(port), "--native-port", String(nativePort)], {
     stdio: ["ignore", "inherit", "inherit"],
+    env,
   });
   await waitForPort(port, child, 15_000);
   const browser = await remote({
@@ -66,6 +87,10 @@ export async function launchApp() {
   });
   return {
     browser,
+    /** `<XDG_DATA_HOME>/dev.lockstep.app`: the app data dir (the local hub lives below). */
+    dataDir: path.join(env.XDG_DATA_HOME, IDENTIFIER),
+    /** `<XDG_CONFIG_HOME>/dev.lockstep.app`: the app config dir (profiles.json). */
+    configDir: path.join(env.XDG_CONFIG_HOME, IDENTIFIER),
     async close() {
       try {
         await browser.deleteSession();
@@ -76,10 +101,13 @@ export async function launchApp() {
   };
 }
 
-/** Saves a screenshot of the app window as target/e2e-artifacts/<name>.png. */
-export async function screenshot(browser, name) {
-  await mkdir(artifactsDir, { recursive: true });
-  const file = path.join(artifactsDir, `${name}.png`);
+/**
+ * Saves a screenshot of the app window as target/e2e-artifacts/<name>.png, or under `dir`
+ * when given (docs/screenshots for the pictures the README shows).
+ */
+export async function screenshot(browser, name, dir = artifactsDir) {
+  await mkdir(dir, { recursive: true });
+  const file = path.join(dir, `${name}.png`);
   // The DOM can be ahead of what is painted: wait for two frames so the picture shows it.
   await browser.executeAsync((done) => requestAnimationFrame(() => requestAnimationFrame(done)));
   await browser.saveScreenshot(file);
@@ -95,5 +123,172 @@ export async function waitForAttribute(element, attribute, wanted, timeout = 10_
       return seen === wanted;
     },
     { timeout, timeoutMsg: `expected ${attribute}="${wanted}", last saw "${seen}"` },
+  );
+}
+
+/** Waits until `check()` resolves truthy and returns that value; says `what` on timeout. */
+export async function eventually(check, what, timeout = 15_000) {
+  const deadline = Date.now() + timeout;
+  let last;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ""}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** The parts of a `Key=Value;…` connection string. */
+export function parseConnectionString(text) {
+  const parts = {};
+  for (const pair of text.split(";")) {
+    const at = pair.indexOf("=");
+    if (at > 0) parts[pair.slice(0, at)] = pair.slice(at + 1);
+  }
+  return parts;
+}
+
+/**
+ * A service SAS token (docs/iothub-protocol.md §2.1): HMAC-SHA256 with the base64-decoded key
+ * over `<url-encoded host>\n<expiry>`.
+ */
+export function serviceSasToken(hostName, keyName, key, ttlSeconds = 3600) {
+  const sr = encodeURIComponent(hostName);
+  const se = Math.floor(Date.now() / 1000) + ttlSeconds;
+  const signature = createHmac("sha256", Buffer.from(key, "base64"))
+    .update(`${sr}\n${se}`)
+    .digest("base64");
+  const sig = encodeURIComponent(signature);
+  return `SharedAccessSignature sr=${sr}&sig=${sig}&se=${se}&skn=${encodeURIComponent(keyName)}`;
+}
+
+/**
+ * The embedded local hub as an outside client sees it, from `localhub.json` in the app data
+ * dir: where it listens, its owner connection string and the CA to trust.
+ */
+export async function readLocalHub(dataDir) {
+  const file = path.join(dataDir, "localhub", "localhub.json");
+  const info = await eventually(
+    async () => JSON.parse(await readFile(file, "utf8")),
+    `the local hub's ${file}`,
+  );
+  const parts = parseConnectionString(info.serviceConnectionString);
+  return {
+    ...info,
+    /** `HostName` of the connection string (`host:port`): the SAS resource and the URL host. */
+    hubHost: parts.HostName,
+    keyName: parts.SharedAccessKeyName,
+    key: parts.SharedAccessKey,
+    ca: await readFile(info.caCertificate),
+  };
+}
+
+/** One IoT Hub REST call to the local hub; resolves `{ status, body }` (body parsed if JSON). */
+export function hubRequest(hub, method, pathAndQuery, body, headers = {}) {
+  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+  return new Promise((resolve, reject) => {
+    const request = https.request(
+      {
+        host: hub.hostName,
+        port: hub.httpsPort,
+        method,
+        path: pathAndQuery,
+        ca: hub.ca,
+        servername: hub.hostName,
+        headers: {
+          Authorization: serviceSasToken(hub.hubHost, hub.keyName, hub.key),
+          Accept: "application/json",
+          ...(payload
+            ? {
+                "Content-Type": "application/json; charset=utf-8",
+                "Content-Length": payload.length,
+              }
+            : { "Content-Length": 0 }),
+          ...headers,
+        },
+        timeout: 60_000,
+      },
+      (response) => {
+        const chunks = [];
+        response.on("data", (chunk) => chunks.push(chunk));
+        response.on("end", () => {
+          const text = Buffer.concat(chunks).toString("utf8");
+          let parsed = text;
+          try {
+            parsed = text ? JSON.parse(text) : undefined;
+          } catch {
+            // Not JSON: keep the text.
+          }
+          resolve({ status: response.statusCode, body: parsed });
+        });
+      },
+    );
+    request.on("timeout", () => request.destroy(new Error(`${method} ${pathAndQuery} timed out`)));
+    request.on("error", reject);
+    request.end(payload);
+  });
+}
+
+const API = "api-version=2021-04-12";
+
+/** Invokes a direct method on a device, as a service SDK does. */
+export function invokeMethod(hub, deviceId, methodName, payload) {
+  return hubRequest(hub, "POST", `/twins/${encodeURIComponent(deviceId)}/methods?${API}`, {
+    methodName,
+    payload,
+    responseTimeoutInSeconds: 30,
+    connectTimeoutInSeconds: 10,
+  });
+}
+
+/** Patches a device twin's desired properties (If-Match *). */
+export function patchDesired(hub, deviceId, desired) {
+  return hubRequest(
+    hub,
+    "PATCH",
+    `/twins/${encodeURIComponent(deviceId)}?${API}`,
+    { properties: { desired } },
+    { "If-Match": "*" },
+  );
+}
+
+/** Every regular file below `dir` (none when it does not exist). */
+export async function filesBelow(dir) {
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true, recursive: true });
+  } catch (error) {
+    if (error.code === "ENOENT") return [];
+    throw error;
+  }
+  return entries
+    .filter((entry) => entry.isFile())
+    .map((entry) => path.join(entry.parentPath ?? entry.path, entry.name));
+}
+
+/**
+ * Asks the Secret Service (the session bus of tests/bin/with-keyring) for the item Lockstep
+ * keeps under `account`; resolves the item paths found (unlocked and locked).
+ */
+export async function keychainItems(account) {
+  const { stdout } = await promisify(execFile)("gdbus", [
+    "call",
+    "--session",
+    "--dest",
+    "org.freedesktop.secrets",
+    "--object-path",
+    "/org/freedesktop/secrets",
+    "--method",
+    "org.freedesktop.Secret.Service.SearchItems",
+    `{'service': '${IDENTIFIER}', 'username': '${account}'}`,
+  ]);
+  return [...stdout.matchAll(/'(\/org\/freedesktop\/secrets\/collection\/[^']+)'/g)].map(
+    (match) => match[1],
   );
 }
