@@ -4,7 +4,9 @@
 //! [`SimulatedDevice`], to set knobs, watch the state and shut down.
 //!
 //! The task owns the model; the handle sees it through a `watch` channel of
-//! [`DeviceState`]s. Reported properties go out from a second task per connection, so that
+//! [`DeviceState`]s, and what happens (method calls and their answers, desired patches,
+//! connection changes, reported patches) through a `broadcast` of [`DeviceActivity`]
+//! ([`SimulatedDevice::activity`]), for an activity log. Reported properties go out from a second task per connection, so that
 //! a slow reported PATCH never delays a method answer; it coalesces changes and sends only
 //! the difference to what the hub already has ([`reported_patch`]).
 
@@ -13,11 +15,12 @@ use std::time::Duration;
 
 use iothub::auth::DeviceConnectionString;
 use iothub::device::{
-    ConnectionState, DeviceClient, DeviceClientOptions, DeviceEvent, DeviceEvents, DisconnectReason,
+    ConnectionState, DeviceClient, DeviceClientOptions, DeviceError, DeviceEvent, DeviceEvents,
+    DisconnectReason,
 };
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -30,6 +33,8 @@ const RETRY_INITIAL: Duration = Duration::from_millis(500);
 const RETRY_MAX: Duration = Duration::from_secs(30);
 /// Delay before retrying a failed reported PATCH (or the twin GET before it).
 const REPORT_RETRY: Duration = Duration::from_secs(2);
+/// How many activity items a slow observer may fall behind before it loses the oldest.
+const ACTIVITY_CAPACITY: usize = 256;
 
 /// Where a simulated device's connection stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +47,13 @@ pub enum DeviceConnection {
     Retrying {
         /// What went wrong (never contains a secret).
         cause: String,
+        /// Failed attempts in a row, from 1.
+        attempt: u32,
+        /// When the next attempt starts, if known.
+        retry_at: Option<OffsetDateTime>,
+        /// Whether the hub refused the device's credentials (wrong key, unknown or disabled
+        /// device): retrying with the same key cannot help.
+        refused: bool,
     },
     /// Disconnected on purpose: the `offline` knob is set.
     Offline,
@@ -79,6 +91,59 @@ pub struct DeviceState {
     pub knobs: Knobs,
     /// What it has done.
     pub counters: DeviceCounters,
+    /// The whole desired document as the device knows it (patches merged, `null`s removed),
+    /// without `$version` and `$metadata`.
+    pub desired: Map<String, Value>,
+    /// When the last desired patch was applied.
+    pub last_patch_at: Option<OffsetDateTime>,
+}
+
+/// Something a simulated device did, for an activity log. Timestamps are the device's clock.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeviceActivity {
+    /// A direct method call and what became of it.
+    Method {
+        /// When it arrived.
+        at: OffsetDateTime,
+        /// The method name.
+        name: String,
+        /// The invocation payload.
+        payload: Value,
+        /// The answer sent (status and payload); `None` when the knobs left it unanswered.
+        answer: Option<(i32, Value)>,
+    },
+    /// A desired patch was applied.
+    DesiredPatch {
+        /// When.
+        at: OffsetDateTime,
+        /// The desired `$version` after it.
+        version: i64,
+        /// The changed keys (the whole document when `full`).
+        patch: Map<String, Value>,
+        /// Whether it is the whole desired document, re-read after a connect.
+        full: bool,
+    },
+    /// The connection changed.
+    Connection {
+        /// When.
+        at: OffsetDateTime,
+        /// The new state.
+        connection: DeviceConnection,
+    },
+    /// The hub accepted a reported patch.
+    Reported {
+        /// When.
+        at: OffsetDateTime,
+        /// The patch sent.
+        patch: Map<String, Value>,
+    },
+    /// An answer or report failed to go out.
+    Error {
+        /// When.
+        at: OffsetDateTime,
+        /// What went wrong (never contains a secret).
+        message: String,
+    },
 }
 
 /// A handle on a running simulated device. Cloning is cheap; every clone controls the same
@@ -88,6 +153,7 @@ pub struct SimulatedDevice {
     device_id: Arc<str>,
     knobs: Arc<watch::Sender<Knobs>>,
     state: watch::Receiver<DeviceState>,
+    activity: broadcast::Sender<DeviceActivity>,
     cancel: CancellationToken,
     tracker: TaskTracker,
 }
@@ -101,6 +167,18 @@ impl SimulatedDevice {
         options: DeviceClientOptions,
         knobs: Knobs,
     ) -> Self {
+        Self::spawn_observed(connection_string, options, knobs).0
+    }
+
+    /// [`SimulatedDevice::spawn`], with a receiver of the device's [`DeviceActivity`]
+    /// subscribed before the device starts, so that it misses nothing (not even the first
+    /// `Connecting`).
+    pub fn spawn_observed(
+        connection_string: DeviceConnectionString,
+        options: DeviceClientOptions,
+        knobs: Knobs,
+    ) -> (Self, broadcast::Receiver<DeviceActivity>) {
+        let (activity, observer) = broadcast::channel(ACTIVITY_CAPACITY);
         let device_id: Arc<str> = Arc::from(connection_string.device_id());
         let (knobs_sender, knobs_receiver) = watch::channel(knobs);
         let knobs_sender = Arc::new(knobs_sender);
@@ -109,6 +187,8 @@ impl SimulatedDevice {
             connection: DeviceConnection::Connecting,
             knobs,
             counters: DeviceCounters::default(),
+            desired: Map::new(),
+            last_patch_at: None,
         });
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
@@ -119,18 +199,26 @@ impl SimulatedDevice {
             knobs: knobs_receiver,
             _knobs_sender: knobs_sender.clone(),
             state: Arc::new(state_sender),
+            activity: activity.clone(),
             lock: DoorLock::new(),
             cancel: cancel.clone(),
             tracker: tracker.clone(),
         };
         tracker.spawn(runner.run());
-        Self {
+        let device = Self {
             device_id,
             knobs: knobs_sender,
             state,
+            activity,
             cancel,
             tracker,
-        }
+        };
+        (device, observer)
+    }
+
+    /// A receiver of what the device does from now on (see [`DeviceActivity`]).
+    pub fn activity(&self) -> broadcast::Receiver<DeviceActivity> {
+        self.activity.subscribe()
     }
 
     /// The device id.
@@ -195,7 +283,12 @@ enum End {
     /// The `offline` knob was set.
     Offline,
     /// The client stopped for good (e.g. the key was refused).
-    Lost(String),
+    Lost {
+        /// Why.
+        cause: String,
+        /// Whether the hub refused the credentials.
+        refused: bool,
+    },
 }
 
 /// What the reporter should bring the hub's reported document to.
@@ -216,6 +309,7 @@ struct Runner {
     /// Kept so that `knobs.changed()` never fails once the handles are gone.
     _knobs_sender: Arc<watch::Sender<Knobs>>,
     state: Arc<watch::Sender<DeviceState>>,
+    activity: broadcast::Sender<DeviceActivity>,
     lock: DoorLock,
     cancel: CancellationToken,
     tracker: TaskTracker,
@@ -242,7 +336,7 @@ impl Runner {
                 () = until_knobs(&mut self.knobs, |k| k.offline) => continue,
                 result = connect => result,
             };
-            let cause = match result {
+            let (cause, refused) = match result {
                 Ok((client, events)) => {
                     failures = 0;
                     let end = self.run_connected(&client, events).await;
@@ -250,15 +344,23 @@ impl Runner {
                     match end {
                         End::Cancelled => break,
                         End::Offline => continue,
-                        End::Lost(cause) => cause,
+                        End::Lost { cause, refused } => (cause, refused),
                     }
                 }
-                Err(error) => error.to_string(),
+                Err(error) => {
+                    let refused = matches!(error, DeviceError::Unauthorized);
+                    (error.to_string(), refused)
+                }
             };
             tracing::debug!(device_id = %self.device_id, %cause, "connection failed");
-            self.set_connection(DeviceConnection::Retrying { cause });
             let delay = retry_delay(failures);
             failures = failures.saturating_add(1);
+            self.set_connection(DeviceConnection::Retrying {
+                cause,
+                attempt: failures,
+                retry_at: Some(OffsetDateTime::now_utc() + delay),
+                refused,
+            });
             tokio::select! {
                 () = self.cancel.cancelled() => break,
                 () = tokio::time::sleep(delay) => {}
@@ -277,7 +379,10 @@ impl Runner {
             reports,
             reporter_cancel.clone(),
             self.state.clone(),
+            self.activity.clone(),
         ));
+        // Why the client stopped, if it said so before its event stream ended.
+        let mut refused = false;
         let _stop_reporter = reporter_cancel.drop_guard();
         loop {
             let now = OffsetDateTime::now_utc();
@@ -294,8 +399,23 @@ impl Runner {
                     }
                 }
                 event = events.recv() => match event {
-                    Some(event) => self.on_event(event, client, &report).await,
-                    None => return End::Lost("the device client stopped".to_owned()),
+                    Some(event) => {
+                        if let DeviceEvent::ConnectionState(ConnectionState::Disconnected {
+                            reason: DisconnectReason::Unauthorized,
+                        }) = &event
+                        {
+                            refused = true;
+                        }
+                        self.on_event(event, client, &report).await;
+                    }
+                    None => {
+                        let cause = if refused {
+                            "the hub refused the device's credentials"
+                        } else {
+                            "the device client stopped"
+                        };
+                        return End::Lost { cause: cause.to_owned(), refused };
+                    }
                 },
                 () = sleep_until(expiry) => {
                     // The lock opened by itself.
@@ -321,16 +441,44 @@ impl Runner {
                     knobs.answer(&mut self.lock, &request.name, &request.payload, now)
                 else {
                     self.count(|c| c.methods_ignored += 1);
+                    self.emit(DeviceActivity::Method {
+                        at: now,
+                        name: request.name,
+                        payload: request.payload,
+                        answer: None,
+                    });
                     return;
                 };
+                let answer = (outcome.status, outcome.payload.clone());
                 match client
                     .respond_to_method(&request.rid, outcome.status, outcome.payload)
                     .await
                 {
-                    Ok(()) => self.count(|c| c.methods_answered += 1),
+                    Ok(()) => {
+                        self.count(|c| c.methods_answered += 1);
+                        self.emit(DeviceActivity::Method {
+                            at: now,
+                            name: request.name,
+                            payload: request.payload,
+                            answer: Some(answer),
+                        });
+                    }
                     Err(error) => {
                         tracing::warn!(device_id = %self.device_id, %error, "method answer failed");
                         self.count(|c| c.errors += 1);
+                        self.emit(DeviceActivity::Method {
+                            at: now,
+                            name: request.name.clone(),
+                            payload: request.payload,
+                            answer: None,
+                        });
+                        self.emit(DeviceActivity::Error {
+                            at: OffsetDateTime::now_utc(),
+                            message: format!(
+                                "the answer to {} did not go out: {error}",
+                                request.name
+                            ),
+                        });
                     }
                 }
                 if outcome.changed {
@@ -341,33 +489,57 @@ impl Runner {
             DeviceEvent::DesiredPatch(patch) => {
                 self.lock
                     .on_desired_patch(&patch.patch, patch.version, patch.full, now);
-                self.count(|c| c.patches_applied += 1);
-                self.publish_lock();
+                let lock = self.lock.clone();
+                self.state.send_modify(|s| {
+                    merge_desired(&mut s.desired, &patch.patch, patch.full);
+                    s.last_patch_at = Some(now);
+                    s.counters.patches_applied += 1;
+                    s.lock = lock;
+                });
+                self.emit(DeviceActivity::DesiredPatch {
+                    at: now,
+                    version: patch.version,
+                    patch: patch.patch,
+                    full: patch.full,
+                });
                 self.report(report, false);
             }
             DeviceEvent::ConnectionState(state) => match state {
                 ConnectionState::Connected => {
-                    self.state.send_modify(|s| {
-                        s.connection = DeviceConnection::Connected;
-                        s.counters.connects += 1;
-                    });
+                    self.set_connection(DeviceConnection::Connected);
+                    self.count(|c| c.connects += 1);
                     self.report(report, true);
                 }
                 ConnectionState::Connecting => self.set_connection(DeviceConnection::Connecting),
-                ConnectionState::Reconnecting { cause, .. } => {
-                    self.set_connection(DeviceConnection::Retrying { cause });
+                ConnectionState::Reconnecting {
+                    attempt,
+                    retry_in,
+                    cause,
+                } => {
+                    self.set_connection(DeviceConnection::Retrying {
+                        cause,
+                        attempt,
+                        retry_at: Some(now + retry_in),
+                        refused: false,
+                    });
                 }
                 ConnectionState::Disconnected { reason } => {
-                    let cause = match reason {
-                        DisconnectReason::ShutDown => "shut down".to_owned(),
+                    let (cause, refused) = match reason {
+                        DisconnectReason::ShutDown => ("shut down".to_owned(), false),
                         DisconnectReason::Unauthorized => {
-                            "the hub refused the device's key".to_owned()
+                            ("the hub refused the device's key".to_owned(), true)
                         }
-                        DisconnectReason::Refused { code } => {
-                            format!("the hub refused the connection (CONNACK {code})")
-                        }
+                        DisconnectReason::Refused { code } => (
+                            format!("the hub refused the connection (CONNACK {code})"),
+                            false,
+                        ),
                     };
-                    self.set_connection(DeviceConnection::Retrying { cause });
+                    self.set_connection(DeviceConnection::Retrying {
+                        cause,
+                        attempt: 1,
+                        retry_at: None,
+                        refused,
+                    });
                 }
             },
             DeviceEvent::Error(error) => {
@@ -393,11 +565,22 @@ impl Runner {
     }
 
     fn set_connection(&self, connection: DeviceConnection) {
-        self.state.send_if_modified(|s| {
+        let changed = self.state.send_if_modified(|s| {
             let changed = s.connection != connection;
-            s.connection = connection;
+            s.connection = connection.clone();
             changed
         });
+        if changed {
+            self.emit(DeviceActivity::Connection {
+                at: OffsetDateTime::now_utc(),
+                connection,
+            });
+        }
+    }
+
+    /// Tells the observers, if any (having none is fine).
+    fn emit(&self, activity: DeviceActivity) {
+        let _ = self.activity.send(activity);
     }
 
     fn count(&self, change: impl FnOnce(&mut DeviceCounters)) {
@@ -412,6 +595,7 @@ async fn reporter(
     mut reports: watch::Receiver<Report>,
     cancel: CancellationToken,
     state: Arc<watch::Sender<DeviceState>>,
+    activity: broadcast::Sender<DeviceActivity>,
 ) {
     // What the hub has, as far as this connection knows; `None`: read it first.
     let mut hub_has: Option<Map<String, Value>> = None;
@@ -468,19 +652,27 @@ async fn reporter(
         }
         let sent = tokio::select! {
             () = cancel.cancelled() => return,
-            sent = client.patch_reported(Value::Object(patch)) => sent,
+            sent = client.patch_reported(Value::Object(patch.clone())) => sent,
         };
         match sent {
             Ok(_) => {
                 hub_has = Some(target);
                 retry = false;
                 state.send_modify(|s| s.counters.reports_sent += 1);
+                let _ = activity.send(DeviceActivity::Reported {
+                    at: OffsetDateTime::now_utc(),
+                    patch,
+                });
             }
             Err(error) => {
                 // The hub may or may not have applied it: read again before the next try.
                 tracing::debug!(%error, "reporting failed");
                 retry = true;
                 state.send_modify(|s| s.counters.errors += 1);
+                let _ = activity.send(DeviceActivity::Error {
+                    at: OffsetDateTime::now_utc(),
+                    message: format!("reporting the lock state failed: {error}"),
+                });
             }
         }
     }
@@ -507,6 +699,39 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
+/// Applies a desired patch to the desired document the device knows: `full` replaces it, a
+/// partial patch merges (recursively for objects) and a `null` deletes. `$`-keys are skipped.
+pub fn merge_desired(desired: &mut Map<String, Value>, patch: &Map<String, Value>, full: bool) {
+    if full {
+        desired.clear();
+    }
+    merge_object(desired, patch);
+}
+
+fn merge_object(into: &mut Map<String, Value>, patch: &Map<String, Value>) {
+    for (key, value) in patch {
+        if key.starts_with('$') {
+            continue;
+        }
+        match value {
+            Value::Null => {
+                into.remove(key);
+            }
+            Value::Object(inner) => match into.get_mut(key) {
+                Some(Value::Object(existing)) => merge_object(existing, inner),
+                _ => {
+                    let mut fresh = Map::new();
+                    merge_object(&mut fresh, inner);
+                    into.insert(key.clone(), Value::Object(fresh));
+                }
+            },
+            other => {
+                into.insert(key.clone(), other.clone());
+            }
+        }
+    }
+}
+
 /// Full jitter between half and all of the ceiling, which doubles per failure.
 fn retry_delay(failures: u32) -> Duration {
     let ceiling = RETRY_INITIAL
@@ -519,6 +744,43 @@ fn retry_delay(failures: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn desired_patches_merge_delete_and_replace() {
+        let object = |value: Value| match value {
+            Value::Object(map) => map,
+            other => panic!("not an object: {other}"),
+        };
+        let mut desired = Map::new();
+        merge_desired(
+            &mut desired,
+            &object(
+                serde_json::json!({"building": 43, "floor": 1, "$version": 2, "nested": {"a": 1, "b": 2}}),
+            ),
+            false,
+        );
+        assert_eq!(
+            Value::Object(desired.clone()),
+            serde_json::json!({"building": 43, "floor": 1, "nested": {"a": 1, "b": 2}})
+        );
+        merge_desired(
+            &mut desired,
+            &object(
+                serde_json::json!({"floor": 3, "building": null, "nested": {"a": null, "c": {"d": null}}}),
+            ),
+            false,
+        );
+        assert_eq!(
+            Value::Object(desired.clone()),
+            serde_json::json!({"floor": 3, "nested": {"b": 2, "c": {}}})
+        );
+        merge_desired(
+            &mut desired,
+            &object(serde_json::json!({"room": "A"})),
+            true,
+        );
+        assert_eq!(Value::Object(desired), serde_json::json!({"room": "A"}));
+    }
 
     #[test]
     fn retry_delays_grow_and_stay_bounded() {

@@ -21,6 +21,8 @@ pub mod device;
 pub mod door_lock;
 pub mod fleet;
 
-pub use device::{DeviceConnection, DeviceCounters, DeviceState, SimulatedDevice};
+pub use device::{
+    DeviceActivity, DeviceConnection, DeviceCounters, DeviceState, SimulatedDevice, merge_desired,
+};
 pub use door_lock::{DoorLock, Knobs, LockState, MethodOutcome, reported_patch};
 pub use fleet::{Fleet, FleetConfig, FleetError, FleetStats, HubTarget, KnobPlan, plan_knobs};

@@ -2,4 +2,24 @@
 import type { ProfileSummary } from "./ProfileSummary";
 import type { ProfilesView } from "./ProfilesView";
 
-export type AddedProfile = { profiles: ProfilesView, profile: ProfileSummary, missingPermissions: Array<string>, warning: string | null, };
+/**
+ * What adding a profile did.
+ */
+export type AddedProfile = { 
+/**
+ * Every profile after the addition (the new one active).
+ */
+profiles: ProfilesView, 
+/**
+ * The new profile.
+ */
+profile: ProfileSummary, 
+/**
+ * Permissions jobs need that the policy lacks (`ServiceConnect`, `RegistryRead`,
+ * `RegistryWrite`).
+ */
+missingPermissions: Array<string>, 
+/**
+ * What the missing permissions mean, in words.
+ */
+warning: string | null, };

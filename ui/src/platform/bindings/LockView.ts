@@ -3,4 +3,47 @@ import type { DeviceConnectionView } from "./DeviceConnectionView";
 import type { KnobsView } from "./KnobsView";
 import type { JsonValue } from "./serde_json/JsonValue";
 
-export type LockView = { profileId: string, deviceId: string | null, state: string, lockedUntil: string | null, connection: DeviceConnectionView, desired: JsonValue, lastPatch: JsonValue | null, lastPatchVersion: bigint | null, lastPatchAt: string | null, knobs: KnobsView, };
+/**
+ * The virtual door lock as the lock card shows it.
+ */
+export type LockView = { 
+/**
+ * The profile whose hub the lock lives on.
+ */
+profileId: string, 
+/**
+ * The lock's device id, once chosen.
+ */
+deviceId: string | null, 
+/**
+ * `locked` or `unlocked`.
+ */
+state: string, 
+/**
+ * When a timed lock opens by itself (RFC 3339), for the countdown.
+ */
+lockedUntil: string | null, 
+/**
+ * The connection.
+ */
+connection: DeviceConnectionView, 
+/**
+ * The desired properties the lock has (an object, without `$version`/`$metadata`).
+ */
+desired: JsonValue, 
+/**
+ * The keys of the last desired patch.
+ */
+lastPatch: JsonValue | null, 
+/**
+ * The desired `$version` after the last patch.
+ */
+lastPatchVersion: number | null, 
+/**
+ * When the last patch arrived (RFC 3339).
+ */
+lastPatchAt: string | null, 
+/**
+ * The rehearsal switches.
+ */
+knobs: KnobsView, };

@@ -1,0 +1,677 @@
+//! [`Core`]: the app's state and every operation the UI can ask for, with start-up phases
+//! and events. The Tauri commands are one-line adapters over its methods.
+//!
+//! Start-up ([`Core::start`]) runs in the background while the window paints: open the
+//! keychain (no keychain: [`AppStatus::KeychainUnavailable`], never a plaintext fallback),
+//! load the profiles, start the local hub (registering `door-lock-1` on first run), restore
+//! the active profile, connect its lock. Operations that change profiles or the lock device
+//! are serialised by one async mutex; reads never wait for them.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use iothub::service::ServiceClient;
+use tokio::sync::broadcast;
+
+use crate::hub::{self, Permissions};
+use crate::local::{DOOR_LOCK_ID, LocalHub, LocalHubPorts};
+use crate::lock::{LockController, LockTarget};
+use crate::profiles::{LOCAL_PROFILE_ID, Profile, ProfileStore, Profiles};
+use crate::secrets::{self, SecretOpener, SecretStore, blocking};
+use crate::view::{
+    ActivityDetail, ActivityEntry, AddAzureProfile, AddedProfile, AppStatus, KnobsView,
+    LocalHubView, LockView, ProfileKind, ProfilesView, SecretKind,
+};
+use crate::{CoreError, CoreEvent};
+
+/// How many events a slow listener may fall behind before it misses some.
+const EVENT_CAPACITY: usize = 1024;
+/// How many device ids "pick the lock device" lists.
+const DEVICE_LIST_LIMIT: u32 = 200;
+
+/// Where the app keeps things and how it reaches the keychain.
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    /// The app data dir; the local hub lives in `<data_dir>/localhub`.
+    pub data_dir: PathBuf,
+    /// The app config dir; `profiles.json` lives there.
+    pub config_dir: PathBuf,
+    /// Which ports the local hub uses.
+    pub ports: LocalHubPorts,
+    /// How to open the secret store (the OS keychain in the app).
+    pub secrets: SecretOpener,
+}
+
+impl CoreConfig {
+    /// The app's configuration: the OS keychain and the standard ports when free.
+    pub fn new(data_dir: impl Into<PathBuf>, config_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            config_dir: config_dir.into(),
+            ports: LocalHubPorts::Standard,
+            secrets: SecretOpener::keychain(),
+        }
+    }
+}
+
+/// The app's logic. Cheap to clone; every clone is the same app.
+#[derive(Debug, Clone)]
+pub struct Core {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: CoreConfig,
+    events: broadcast::Sender<CoreEvent>,
+    status: Mutex<AppStatus>,
+    secrets: Mutex<Option<Arc<dyn SecretStore>>>,
+    profiles: Mutex<Option<ProfileStore>>,
+    local: Mutex<Option<Arc<LocalHub>>>,
+    lock: LockController,
+    ops: tokio::sync::Mutex<()>,
+}
+
+fn guard<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The data behind these mutexes stays consistent across a panic (plain replacements).
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Core {
+    /// An app that has not started yet ([`AppStatus::Starting`]); call [`Core::start`].
+    pub fn new(config: CoreConfig) -> Self {
+        let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                lock: LockController::new(events.clone()),
+                events,
+                status: Mutex::new(AppStatus::Starting),
+                secrets: Mutex::new(None),
+                profiles: Mutex::new(None),
+                local: Mutex::new(None),
+                ops: tokio::sync::Mutex::new(()),
+            }),
+        }
+    }
+
+    /// Every event from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<CoreEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// The start-up phase.
+    pub fn status(&self) -> AppStatus {
+        guard(&self.inner.status).clone()
+    }
+
+    fn set_status(&self, status: AppStatus) {
+        *guard(&self.inner.status) = status.clone();
+        let _ = self.inner.events.send(CoreEvent::Status(status));
+    }
+
+    fn emit_profiles(&self, view: ProfilesView) {
+        let _ = self.inner.events.send(CoreEvent::ProfilesChanged(view));
+    }
+
+    /// Runs the start-up phases (again, after a failure: "retry") and returns where they
+    /// ended. Already ready: nothing to do.
+    pub async fn start(&self) -> AppStatus {
+        let _ops = self.inner.ops.lock().await;
+        if self.status() == AppStatus::Ready {
+            return AppStatus::Ready;
+        }
+        self.set_status(AppStatus::Starting);
+        let status = match self.start_phases().await {
+            Ok(()) => AppStatus::Ready,
+            Err(CoreError::KeychainUnavailable { detail, hint }) => {
+                AppStatus::KeychainUnavailable { detail, hint }
+            }
+            Err(error) => AppStatus::Failed {
+                message: error.to_string(),
+            },
+        };
+        if status != AppStatus::Ready {
+            tracing::warn!(?status, "start-up stopped");
+        }
+        self.set_status(status.clone());
+        status
+    }
+
+    async fn start_phases(&self) -> Result<(), CoreError> {
+        // 1. The keychain, before anything that could need a secret.
+        let opener = self.inner.config.secrets.clone();
+        let store = blocking(move || opener.open()).await?;
+        *guard(&self.inner.secrets) = Some(store);
+
+        // 2. The profiles.
+        let store = ProfileStore::load(&self.inner.config.config_dir)?;
+        *guard(&self.inner.profiles) = Some(store);
+
+        // 3. The local hub.
+        let local = match self.local() {
+            Some(local) => local,
+            None => {
+                let dir = self.inner.config.data_dir.join("localhub");
+                let local = Arc::new(LocalHub::start(&dir, self.inner.config.ports).await?);
+                *guard(&self.inner.local) = Some(local.clone());
+                local
+            }
+        };
+        let host_name = local.host_name();
+        let first_run = self.update_profiles(|p| Ok(p.ensure_local(&host_name)))?;
+        let local_lock = self
+            .profiles()?
+            .get(LOCAL_PROFILE_ID)?
+            .lock_device_id
+            .clone();
+        if first_run {
+            local.register_door_lock().await?;
+            self.update_profiles(|p| p.set_lock_device(LOCAL_PROFILE_ID, Some(DOOR_LOCK_ID)))?;
+        } else if local_lock.as_deref() == Some(DOOR_LOCK_ID)
+            && local.running().hub().get_device(DOOR_LOCK_ID).is_err()
+        {
+            // The hub's data was removed since: register the lock again.
+            local.register_door_lock().await?;
+        }
+        let profiles = self.profiles()?;
+        self.emit_profiles(profiles.view());
+
+        // 4. The active profile and its lock.
+        if let Some(active) = profiles.active() {
+            self.activate(active).await;
+        }
+        Ok(())
+    }
+
+    /// Stops the lock and the local hub, waiting for their tasks.
+    pub async fn shutdown(&self) {
+        let _ops = self.inner.ops.lock().await;
+        self.inner.lock.shutdown().await;
+        let local = guard(&self.inner.local).take();
+        if let Some(local) = local {
+            match Arc::try_unwrap(local) {
+                Ok(local) => local.shutdown().await,
+                // A command still holds it; dropping the last handle stops the hub.
+                Err(shared) => drop(shared),
+            }
+        }
+    }
+
+    fn local(&self) -> Option<Arc<LocalHub>> {
+        guard(&self.inner.local).clone()
+    }
+
+    fn secrets(&self) -> Result<Arc<dyn SecretStore>, CoreError> {
+        if let Some(store) = guard(&self.inner.secrets).clone() {
+            return Ok(store);
+        }
+        Err(match self.status() {
+            AppStatus::KeychainUnavailable { detail, hint } => {
+                CoreError::KeychainUnavailable { detail, hint }
+            }
+            AppStatus::Failed { message } => CoreError::internal(message),
+            AppStatus::Starting | AppStatus::Ready => {
+                CoreError::internal("Lockstep is still starting")
+            }
+        })
+    }
+
+    fn profiles(&self) -> Result<Profiles, CoreError> {
+        guard(&self.inner.profiles)
+            .as_ref()
+            .map(|store| store.profiles().clone())
+            .ok_or_else(|| CoreError::internal("the profiles are not loaded yet"))
+    }
+
+    fn update_profiles<T>(
+        &self,
+        change: impl FnOnce(&mut Profiles) -> Result<T, CoreError>,
+    ) -> Result<T, CoreError> {
+        guard(&self.inner.profiles)
+            .as_mut()
+            .ok_or_else(|| CoreError::internal("the profiles are not loaded yet"))?
+            .update(change)
+    }
+
+    fn active_profile(&self) -> Result<Profile, CoreError> {
+        self.profiles()?
+            .active()
+            .cloned()
+            .ok_or_else(|| CoreError::NotFound("no profile is active".to_owned()))
+    }
+
+    /// Shows `profile`'s lock and connects it when it has a device.
+    async fn activate(&self, profile: &Profile) {
+        let lock = &self.inner.lock;
+        lock.set_profile(&profile.id, profile.lock_device_id.as_deref())
+            .await;
+        let Some(device_id) = profile.lock_device_id.as_deref() else {
+            return;
+        };
+        match self.lock_target(profile, device_id).await {
+            Ok(target) => lock.connect(device_id, target).await,
+            Err(error) => {
+                lock.log(
+                    format!("Cannot connect the lock: {error}"),
+                    ActivityDetail::Error {
+                        message: error.to_string(),
+                    },
+                );
+                lock.disconnect(&error.to_string()).await;
+            }
+        }
+    }
+
+    /// How the lock connects as `device_id` on `profile`'s hub.
+    async fn lock_target(
+        &self,
+        profile: &Profile,
+        device_id: &str,
+    ) -> Result<LockTarget, CoreError> {
+        let local = self.local();
+        match profile.kind {
+            ProfileKind::Local => {
+                let local = local
+                    .ok_or_else(|| CoreError::NotFound("the local hub is not running".into()))?;
+                Ok(LockTarget {
+                    connection_string: local.device_connection_string(device_id)?,
+                    options: local.device_options(),
+                })
+            }
+            ProfileKind::Azure => {
+                let store = self.secrets()?;
+                let account = secrets::device_account(&profile.id, device_id);
+                let secret = blocking(move || store.get(&account))
+                    .await?
+                    .ok_or_else(|| {
+                        CoreError::NotFound(format!(
+                            "the keychain has no connection string for the device '{device_id}' of \
+                         this profile: choose the lock device again"
+                        ))
+                    })?;
+                let connection_string = hub::parse_device_connection_string(&secret)?;
+                let options = match &local {
+                    // An "Azure" profile that points at the local hub: its MQTT port and CA.
+                    Some(local) if local.host_name() == profile.host_name => local.device_options(),
+                    Some(local) => iothub::device::DeviceClientOptions {
+                        extra_ca_pem: Some(local.ca_pem().to_owned()),
+                        ..iothub::device::DeviceClientOptions::default()
+                    },
+                    None => iothub::device::DeviceClientOptions::default(),
+                };
+                Ok(LockTarget {
+                    connection_string,
+                    options,
+                })
+            }
+        }
+    }
+
+    /// A service client on `profile`'s hub.
+    async fn service_client(&self, profile: &Profile) -> Result<ServiceClient, CoreError> {
+        let local = self.local();
+        match profile.kind {
+            ProfileKind::Local => local
+                .map(|local| local.service().clone())
+                .ok_or_else(|| CoreError::NotFound("the local hub is not running".into())),
+            ProfileKind::Azure => {
+                let store = self.secrets()?;
+                let account = secrets::service_account(&profile.id);
+                let secret = blocking(move || store.get(&account))
+                    .await?
+                    .ok_or_else(|| {
+                        CoreError::NotFound(format!(
+                            "the keychain has no connection string for the profile '{}': delete \
+                         the profile and add it again",
+                            profile.name
+                        ))
+                    })?;
+                let connection = hub::parse_service_connection_string(&secret)?;
+                hub::service_client(connection, local.as_ref().map(|l| l.ca_pem()), false)
+            }
+        }
+    }
+
+    // ---- Profiles ----
+
+    /// Every profile and the active one.
+    pub fn list_profiles(&self) -> Result<ProfilesView, CoreError> {
+        Ok(self.profiles()?.view())
+    }
+
+    /// Adds an Azure IoT Hub profile: parse, check live, probe permissions, store the secret
+    /// in the keychain, then the metadata. Any failure stores nothing.
+    pub async fn add_azure_profile(
+        &self,
+        request: AddAzureProfile,
+    ) -> Result<AddedProfile, CoreError> {
+        let store = self.secrets()?;
+        let connection = hub::parse_service_connection_string(&request.connection_string)?;
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let host_name = connection.host_name().to_owned();
+        // The name is checked before anything goes out.
+        self.profiles()?.add_azure(&id, &request.name, &host_name)?;
+        let policy = connection.shared_access_key_name().to_owned();
+        let local_ca = self.local().map(|local| local.ca_pem().to_owned());
+        let client = hub::service_client(connection.clone(), local_ca.as_deref(), true)?;
+        let permissions: Permissions = hub::check_hub(&client, &policy).await?;
+
+        let _ops = self.inner.ops.lock().await;
+        let account = secrets::service_account(&id);
+        let secret = connection.expose_secret_string();
+        {
+            let store = store.clone();
+            let account = account.clone();
+            blocking(move || store.set(&account, &secret)).await?;
+        }
+        let added = self.update_profiles(|p| p.add_azure(&id, &request.name, &host_name));
+        let profile = match added {
+            Ok(profile) => profile,
+            Err(error) => {
+                // Nothing may stay behind: take the secret out again.
+                let _ = blocking(move || store.delete(&account)).await;
+                return Err(error);
+            }
+        };
+        let profiles = self.profiles()?;
+        self.emit_profiles(profiles.view());
+        self.activate(&profile).await;
+        Ok(AddedProfile {
+            profiles: profiles.view(),
+            profile: profile.summary(),
+            missing_permissions: permissions.missing(),
+            warning: permissions.warning(&policy),
+        })
+    }
+
+    /// Renames a profile.
+    pub async fn rename_profile(&self, id: &str, name: &str) -> Result<ProfilesView, CoreError> {
+        let _ops = self.inner.ops.lock().await;
+        self.update_profiles(|p| p.rename(id, name))?;
+        let view = self.profiles()?.view();
+        self.emit_profiles(view.clone());
+        Ok(view)
+    }
+
+    /// Sets a profile's colour.
+    pub async fn set_profile_colour(
+        &self,
+        id: &str,
+        colour: &str,
+    ) -> Result<ProfilesView, CoreError> {
+        let _ops = self.inner.ops.lock().await;
+        self.update_profiles(|p| p.set_colour(id, colour))?;
+        let view = self.profiles()?.view();
+        self.emit_profiles(view.clone());
+        Ok(view)
+    }
+
+    /// Makes a profile active and shows (and connects) its lock.
+    pub async fn switch_profile(&self, id: &str) -> Result<ProfilesView, CoreError> {
+        let _ops = self.inner.ops.lock().await;
+        self.update_profiles(|p| p.switch(id))?;
+        let profiles = self.profiles()?;
+        self.emit_profiles(profiles.view());
+        if let Some(active) = profiles.active() {
+            self.activate(active).await;
+        }
+        Ok(profiles.view())
+    }
+
+    /// Deletes an Azure profile and its keychain entries (the local hub's profile stays).
+    pub async fn delete_profile(&self, id: &str) -> Result<ProfilesView, CoreError> {
+        let _ops = self.inner.ops.lock().await;
+        let before = self.profiles()?;
+        let profile = before.get(id)?.clone();
+        // Check before touching the keychain (the local profile cannot go).
+        before.clone().delete(id)?;
+        let store = self.secrets()?;
+        let mut accounts = vec![secrets::service_account(id)];
+        if let Some(device_id) = &profile.lock_device_id {
+            accounts.push(secrets::device_account(id, device_id));
+        }
+        blocking(move || {
+            for account in &accounts {
+                store.delete(account)?;
+            }
+            Ok(())
+        })
+        .await?;
+        self.update_profiles(|p| p.delete(id))?;
+        let profiles = self.profiles()?;
+        self.emit_profiles(profiles.view());
+        if before.active_id.as_deref() == Some(id)
+            && let Some(active) = profiles.active()
+        {
+            self.activate(active).await;
+        }
+        Ok(profiles.view())
+    }
+
+    // ---- The local hub ----
+
+    /// The local hub's coordinates.
+    pub fn local_hub_info(&self) -> Result<LocalHubView, CoreError> {
+        let local = self
+            .local()
+            .ok_or_else(|| CoreError::NotFound("the local hub is not running".into()))?;
+        let lock_device = self
+            .profiles()
+            .ok()
+            .and_then(|p| p.get(LOCAL_PROFILE_ID).ok().cloned())
+            .and_then(|p| p.lock_device_id);
+        local.view(lock_device.as_deref())
+    }
+
+    /// A local hub connection string in full, for an explicit reveal or copy.
+    pub fn reveal_secret(&self, kind: SecretKind) -> Result<String, CoreError> {
+        let local = self
+            .local()
+            .ok_or_else(|| CoreError::NotFound("the local hub is not running".into()))?;
+        match kind {
+            SecretKind::ServiceConnectionString => Ok(local
+                .running()
+                .service_connection_string()
+                .expose_secret_string()),
+            SecretKind::DeviceConnectionString => {
+                let device_id = self
+                    .profiles()?
+                    .get(LOCAL_PROFILE_ID)?
+                    .lock_device_id
+                    .clone()
+                    .ok_or_else(|| {
+                        CoreError::NotFound("the local hub has no lock device yet".into())
+                    })?;
+                Ok(local
+                    .device_connection_string(&device_id)?
+                    .expose_secret_string())
+            }
+        }
+    }
+
+    // ---- The lock ----
+
+    /// The lock of the active profile.
+    pub fn lock_view(&self) -> LockView {
+        self.inner.lock.view()
+    }
+
+    /// The activity log, newest first.
+    pub fn lock_activity(&self) -> Vec<ActivityEntry> {
+        self.inner.lock.activity()
+    }
+
+    /// Empties the activity log.
+    pub fn clear_activity(&self) {
+        self.inner.lock.clear_activity();
+    }
+
+    /// Device ids on the active hub (the first 200).
+    pub async fn list_hub_devices(&self) -> Result<Vec<String>, CoreError> {
+        let profile = self.active_profile()?;
+        let client = self.service_client(&profile).await?;
+        let devices = client
+            .list_devices(Some(DEVICE_LIST_LIMIT))
+            .await
+            .map_err(|error| CoreError::from_service("listing the hub's devices", &error))?;
+        let mut ids: Vec<String> = devices.into_iter().filter_map(|d| d.device_id).collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// Makes `device_id` (registered first when `create`) the lock of the active profile and
+    /// connects it. On Azure its connection string goes to the keychain.
+    pub async fn use_lock_device(
+        &self,
+        device_id: &str,
+        create: bool,
+    ) -> Result<LockView, CoreError> {
+        let device_id = device_id.trim();
+        if device_id.is_empty() {
+            return Err(CoreError::invalid("deviceId", "the device id is empty"));
+        }
+        let _ops = self.inner.ops.lock().await;
+        let profile = self.active_profile()?;
+        let client = self.service_client(&profile).await?;
+        let identity = if create {
+            hub::create_or_get_device(&client, device_id).await?
+        } else {
+            client.get_device(device_id).await.map_err(|error| {
+                if error.is_not_found() {
+                    CoreError::NotFound(format!(
+                        "the hub has no device '{device_id}': create it instead"
+                    ))
+                } else {
+                    CoreError::from_service("reading the device", &error)
+                }
+            })?
+        };
+        if profile.kind == ProfileKind::Azure {
+            let connection_string =
+                hub::device_connection_string(client.host_name(), device_id, &identity)?;
+            self.store_device_secret(
+                &profile,
+                device_id,
+                connection_string.expose_secret_string(),
+            )
+            .await?;
+        } else {
+            // Fails early (e.g. a certificate device) rather than at connect time.
+            hub::device_connection_string(client.host_name(), device_id, &identity)?;
+        }
+        self.update_profiles(|p| p.set_lock_device(&profile.id, Some(device_id)))?;
+        self.connect_active(device_id).await
+    }
+
+    /// Makes the device of a pasted connection string the lock of the active profile and
+    /// connects it. On Azure the string is stored in the keychain; on the local hub the
+    /// registry is the source of truth, so the device must exist there.
+    pub async fn use_lock_connection_string(
+        &self,
+        connection_string: &str,
+    ) -> Result<LockView, CoreError> {
+        let parsed = hub::parse_device_connection_string(connection_string)?;
+        let _ops = self.inner.ops.lock().await;
+        let profile = self.active_profile()?;
+        let profile_host = profile.host_name.split(':').next().unwrap_or_default();
+        if !parsed.host().eq_ignore_ascii_case(profile_host) {
+            return Err(CoreError::invalid(
+                "connectionString",
+                format!(
+                    "this device belongs to the hub {}, but the active profile is {}",
+                    parsed.host_name(),
+                    profile.host_name
+                ),
+            ));
+        }
+        if parsed.module_id().is_some() {
+            return Err(CoreError::invalid(
+                "connectionString",
+                "this is a module's connection string; the lock needs a device's",
+            ));
+        }
+        let device_id = parsed.device_id().to_owned();
+        match profile.kind {
+            ProfileKind::Azure => {
+                self.store_device_secret(&profile, &device_id, parsed.expose_secret_string())
+                    .await?;
+            }
+            ProfileKind::Local => {
+                let local = self
+                    .local()
+                    .ok_or_else(|| CoreError::NotFound("the local hub is not running".into()))?;
+                local.device_connection_string(&device_id)?;
+            }
+        }
+        self.update_profiles(|p| p.set_lock_device(&profile.id, Some(&device_id)))?;
+        self.connect_active(&device_id).await
+    }
+
+    async fn store_device_secret(
+        &self,
+        profile: &Profile,
+        device_id: &str,
+        secret: String,
+    ) -> Result<(), CoreError> {
+        let store = self.secrets()?;
+        let account = secrets::device_account(&profile.id, device_id);
+        let previous = profile
+            .lock_device_id
+            .as_deref()
+            .filter(|previous| *previous != device_id)
+            .map(|previous| secrets::device_account(&profile.id, previous));
+        blocking(move || {
+            store.set(&account, &secret)?;
+            if let Some(previous) = previous {
+                store.delete(&previous)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn connect_active(&self, device_id: &str) -> Result<LockView, CoreError> {
+        let profile = self.active_profile()?;
+        let target = self.lock_target(&profile, device_id).await?;
+        let lock = &self.inner.lock;
+        if lock.profile_id() != profile.id {
+            lock.set_profile(&profile.id, Some(device_id)).await;
+        }
+        lock.connect(device_id, target).await;
+        Ok(lock.view())
+    }
+
+    /// Connects the active profile's lock device.
+    pub async fn connect_lock(&self) -> Result<LockView, CoreError> {
+        let _ops = self.inner.ops.lock().await;
+        let profile = self.active_profile()?;
+        let device_id = profile.lock_device_id.clone().ok_or_else(|| {
+            CoreError::NotFound("choose or create the lock's device first".to_owned())
+        })?;
+        self.connect_active(&device_id).await
+    }
+
+    /// Disconnects the lock.
+    pub async fn disconnect_lock(&self) -> Result<LockView, CoreError> {
+        let _ops = self.inner.ops.lock().await;
+        self.inner.lock.disconnect("disconnected by the user").await;
+        Ok(self.inner.lock.view())
+    }
+
+    /// Sets the lock's rehearsal switches.
+    pub fn set_lock_knobs(&self, knobs: KnobsView) -> Result<LockView, CoreError> {
+        if let Some(status) = knobs.respond_with_status
+            && !(100..=999).contains(&status)
+        {
+            return Err(CoreError::invalid(
+                "respondWithStatus",
+                format!("{status} is not a status code (100 to 999)"),
+            ));
+        }
+        self.inner.lock.set_knobs(knobs.into());
+        Ok(self.inner.lock.view())
+    }
+}
