@@ -204,6 +204,12 @@ impl Core {
         guard(&self.inner.local).clone()
     }
 
+    /// The local hub, once started (for tests and diagnostics; the UI uses
+    /// [`Core::local_hub_info`]).
+    pub fn local_hub(&self) -> Option<Arc<LocalHub>> {
+        self.local()
+    }
+
     fn secrets(&self) -> Result<Arc<dyn SecretStore>, CoreError> {
         if let Some(store) = guard(&self.inner.secrets).clone() {
             return Ok(store);

@@ -142,8 +142,9 @@ impl Profiles {
         host_name: &str,
     ) -> Result<Profile, CoreError> {
         let name = if name.trim().is_empty() {
-            // The hub's name: the first label of its host.
-            host_name.split('.').next().unwrap_or(host_name).to_owned()
+            // The hub's name: the first label of its host, without a port.
+            let host = host_name.split(':').next().unwrap_or(host_name);
+            host.split('.').next().unwrap_or(host).to_owned()
         } else {
             valid_name(name)?
         };

@@ -1,0 +1,910 @@
+//! `lockstep_core::Core` against real local hubs (in-process localhub on port 0, real TLS,
+//! real SQLite on disk), as the app drives it.
+//!
+//! Contents:
+//! - start-up: first run (local profile, door-lock-1 tagged and connected), restart,
+//!   keychain unavailable;
+//! - the lock: lockDoor with lockTime, unlockDoor, unknown method, auto-unlock event, desired
+//!   patch, knobs (error status, never respond, offline), disconnect/connect, activity log;
+//! - profiles: Azure profiles (all permissions, missing permissions, malformed, unreachable,
+//!   refused), rename/colour/switch/delete, a lock device on an Azure profile;
+//! - the real keychain (ignored unless run under `tests/bin/with-keyring`): an Azure
+//!   profile's key is in the keychain and nowhere in the app's data or config dirs, and
+//!   deleting the profile removes it.
+//!
+//! The "Azure" hub of these tests is a second localhub in its own temp dir, outside the app's
+//! dirs, sharing the app's local CA (its certificate files are copied) so the app trusts it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use iothub::auth::ServiceConnectionString;
+use iothub::model::{CloudToDeviceMethod, Twin, TwinCollection, TwinProperties};
+use iothub::service::{IfMatch, ServiceClient};
+use localhub::server::{self, Config, RunningHub};
+use lockstep_core::secrets::{
+    MemorySecretStore, SecretOpener, SecretStore, device_account, service_account,
+};
+use lockstep_core::view::{
+    ActivityDetail, AddAzureProfile, DeviceConnectionView, KnobsView, ProfileKind, SecretKind,
+};
+use lockstep_core::{AppStatus, Core, CoreConfig, CoreError, CoreEvent, LocalHubPorts, LockView};
+use serde_json::{Map, Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use tokio::sync::broadcast;
+
+/// How long a test waits for something that should happen promptly.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+// ---- Helpers ----
+
+/// A fresh directory under the system temp dir, removed when dropped.
+struct TestDir(PathBuf);
+
+impl TestDir {
+    fn new(label: &str) -> Self {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |e| e.subsec_nanos());
+        let path = std::env::temp_dir().join(format!(
+            "lockstep-core-{label}-{}-{}-{nanos}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir(&path).expect("create the test dir");
+        Self(path)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The app's logic on its own data and config dirs.
+struct App {
+    core: Core,
+    dir: TestDir,
+}
+
+impl App {
+    /// Starts a core whose secrets go to `secrets`; waits for start-up to end.
+    async fn start(secrets: SecretOpener) -> Self {
+        let dir = TestDir::new("app");
+        let app = Self {
+            core: core_in(dir.path(), secrets),
+            dir,
+        };
+        assert_eq!(app.core.start().await, AppStatus::Ready);
+        app
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn config_dir(&self) -> PathBuf {
+        self.dir.path().join("config")
+    }
+
+    /// A service client of an outside caller: the revealed `iothubowner` string and the CA
+    /// file the local hub view points at.
+    fn outside(&self) -> ServiceClient {
+        let connection = self
+            .core
+            .reveal_secret(SecretKind::ServiceConnectionString)
+            .expect("revealed");
+        let info = self.core.local_hub_info().expect("local hub info");
+        let ca = std::fs::read_to_string(&info.ca_path).expect("the CA file");
+        lockstep_core::hub::service_client(connection.parse().expect("parses"), Some(&ca), false)
+            .expect("client")
+    }
+
+    /// Waits until the lock view satisfies `predicate`.
+    async fn lock_until(&self, what: &str, predicate: impl Fn(&LockView) -> bool) -> LockView {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let view = self.core.lock_view();
+            if predicate(&view) {
+                return view;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting until {what}; last view: {view:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn connected(&self) -> LockView {
+        self.lock_until("the lock is connected", |v| {
+            v.connection == DeviceConnectionView::Connected
+        })
+        .await
+    }
+
+    /// Starts a second localhub ("Azure") outside the app's dirs that the app trusts.
+    async fn azure_hub(&self) -> AzureHub {
+        let dir = TestDir::new("azure");
+        let local = self.data_dir().join("localhub");
+        for file in ["ca.pem", "ca.key", "server.pem", "server.key"] {
+            std::fs::copy(local.join(file), dir.path().join(file)).expect("copy the CA");
+        }
+        let running = server::start(Config {
+            mqtt_port: 0,
+            https_port: 0,
+            ..Config::new(dir.path())
+        })
+        .await
+        .expect("the second hub starts");
+        AzureHub { running, _dir: dir }
+    }
+
+    async fn stop(self) {
+        self.core.shutdown().await;
+    }
+}
+
+fn core_in(dir: &Path, secrets: SecretOpener) -> Core {
+    Core::new(CoreConfig {
+        data_dir: dir.join("data"),
+        config_dir: dir.join("config"),
+        ports: LocalHubPorts::Any,
+        secrets,
+    })
+}
+
+fn memory() -> (SecretOpener, Arc<MemorySecretStore>) {
+    let store = Arc::new(MemorySecretStore::default());
+    (SecretOpener::fixed(store.clone()), store)
+}
+
+struct AzureHub {
+    running: RunningHub,
+    _dir: TestDir,
+}
+
+impl AzureHub {
+    /// The connection string of the policy `name`.
+    fn connection_string(&self, name: &str) -> String {
+        let policy = self
+            .running
+            .hub()
+            .policy(name)
+            .expect("policies")
+            .expect("the policy exists");
+        format!(
+            "HostName={};SharedAccessKeyName={};SharedAccessKey={}",
+            server::hub_host_name(self.running.host(), self.running.https_port()),
+            policy.name,
+            policy.primary_key.expose_base64()
+        )
+    }
+}
+
+async fn invoke(client: &ServiceClient, method: &str, payload: Value) -> (i32, Value) {
+    let result = client
+        .invoke_method(
+            "door-lock-1",
+            &CloudToDeviceMethod {
+                response_timeout_in_seconds: Some(10),
+                ..CloudToDeviceMethod::new(method, payload)
+            },
+        )
+        .await
+        .expect("the device answers");
+    (result.status.expect("a status"), result.payload)
+}
+
+fn object(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        other => panic!("not an object: {other}"),
+    }
+}
+
+fn parse_time(text: &str) -> OffsetDateTime {
+    OffsetDateTime::parse(text, &Rfc3339).expect("RFC 3339")
+}
+
+/// Every file under `dir`, as bytes.
+fn files_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            out.push((path, bytes));
+        }
+    }
+    out
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+// ---- Start-up ----
+
+#[tokio::test(flavor = "multi_thread")]
+async fn first_run_creates_the_local_profile_and_connects_the_tagged_lock() {
+    let (secrets, store) = memory();
+    let app = App::start(secrets.clone()).await;
+
+    let profiles = app.core.list_profiles().expect("profiles");
+    assert_eq!(profiles.profiles.len(), 1);
+    let local = &profiles.profiles[0];
+    assert_eq!(
+        (
+            local.id.as_str(),
+            local.name.as_str(),
+            local.kind,
+            local.colour.as_str()
+        ),
+        ("local", "Local hub", ProfileKind::Local, "#3b82f6")
+    );
+    assert_eq!(profiles.active_id.as_deref(), Some("local"));
+    let info = app.core.local_hub_info().expect("info");
+    assert_eq!(local.host_name, format!("localhost:{}", info.https_port));
+    assert!(!info.preferred_ports);
+    assert!(info.port_note.is_some());
+    assert_eq!(info.device_count, 1);
+    assert!(Path::new(&info.ca_path).is_file());
+    assert!(
+        info.data_dir
+            .starts_with(&app.data_dir().display().to_string())
+    );
+
+    let view = app.connected().await;
+    assert_eq!(view.device_id.as_deref(), Some("door-lock-1"));
+    assert_eq!(view.state, "unlocked");
+    assert_eq!(view.profile_id, "local");
+
+    let twin = app.outside().get_twin("door-lock-1").await.expect("twin");
+    assert_eq!(
+        twin.tags.map(Value::Object),
+        Some(json!({"building": 43, "floor": 1}))
+    );
+    // The local hub needs no keychain entry.
+    assert!(store.accounts().is_empty());
+
+    // A restart restores the profile and reconnects the lock, without a second registration.
+    let dir = app.dir;
+    app.core.shutdown().await;
+    let again = core_in(dir.path(), secrets);
+    assert_eq!(again.start().await, AppStatus::Ready);
+    assert_eq!(again.list_profiles().expect("profiles").profiles.len(), 1);
+    let app = App { core: again, dir };
+    app.connected().await;
+    assert_eq!(app.core.local_hub_info().expect("info").device_count, 1);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_keychain_means_the_keychain_screen_and_nothing_started() {
+    let dir = TestDir::new("nokeychain");
+    let core = core_in(
+        dir.path(),
+        SecretOpener::new(|| {
+            Err(lockstep_keychain::KeychainError::Unavailable {
+                detail: "org.freedesktop.DBus.Error.ServiceUnknown".into(),
+                hint: "install gnome-keyring",
+            })
+        }),
+    );
+    let mut events = core.subscribe();
+    let status = core.start().await;
+    assert_eq!(
+        status,
+        AppStatus::KeychainUnavailable {
+            detail: "org.freedesktop.DBus.Error.ServiceUnknown".into(),
+            hint: "install gnome-keyring".into()
+        }
+    );
+    assert_eq!(
+        events.recv().await.expect("event"),
+        CoreEvent::Status(AppStatus::Starting)
+    );
+    assert_eq!(
+        events.recv().await.expect("event"),
+        CoreEvent::Status(status)
+    );
+    assert!(matches!(core.local_hub_info(), Err(CoreError::NotFound(_))));
+    let added = core
+        .add_azure_profile(AddAzureProfile {
+            name: "x".into(),
+            connection_string: "HostName=h;SharedAccessKeyName=a;SharedAccessKey=YQ==".into(),
+        })
+        .await;
+    assert!(matches!(added, Err(CoreError::KeychainUnavailable { .. })));
+    // No fallback: nothing was written anywhere.
+    assert!(files_under(dir.path()).is_empty());
+    core.shutdown().await;
+}
+
+// ---- The lock ----
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lock_door_locks_with_a_countdown_and_unlock_door_unlocks() {
+    let (secrets, _) = memory();
+    let app = App::start(secrets).await;
+    app.connected().await;
+    let outside = app.outside();
+    let mut events = app.core.subscribe();
+
+    let before = OffsetDateTime::now_utc();
+    let (status, payload) = invoke(&outside, "lockDoor", json!({"lockTime": "10m"})).await;
+    assert_eq!(status, 200, "{payload}");
+    let view = app.lock_until("locked", |v| v.state == "locked").await;
+    let until = parse_time(view.locked_until.as_deref().expect("locked until"));
+    let expected = before + time::Duration::minutes(10);
+    assert!(
+        (until - expected).abs() < time::Duration::seconds(30),
+        "{until} vs {expected}"
+    );
+    // The change reached the event stream too.
+    loop {
+        match events.recv().await.expect("event") {
+            CoreEvent::LockChanged(view) if view.state == "locked" => break,
+            _ => {}
+        }
+    }
+    // Reported properties carry the lock state.
+    let mut reported = Value::Null;
+    for _ in 0..200 {
+        let twin = outside.get_twin("door-lock-1").await.expect("twin");
+        reported = twin
+            .properties
+            .and_then(|p| p.reported)
+            .map(|r| Value::Object(r.values))
+            .unwrap_or_default();
+        if reported["lockState"] == "locked" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(reported["lockState"], "locked", "{reported}");
+
+    let (status, _) = invoke(&outside, "unlockDoor", Value::Null).await;
+    assert_eq!(status, 200);
+    let view = app.lock_until("unlocked", |v| v.state == "unlocked").await;
+    assert_eq!(view.locked_until, None);
+
+    let (status, payload) = invoke(&outside, "openSesame", json!({})).await;
+    assert_eq!(status, 404);
+    assert!(
+        payload.to_string().contains("unknown method 'openSesame'"),
+        "{payload}"
+    );
+
+    // The log, newest first: the unknown method, then unlockDoor, then lockDoor.
+    let methods: Vec<(String, Option<i32>)> = app
+        .core
+        .lock_activity()
+        .into_iter()
+        .filter_map(|entry| match entry.detail {
+            ActivityDetail::Method { name, status, .. } => Some((name, status)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        methods,
+        vec![
+            ("openSesame".to_owned(), Some(404)),
+            ("unlockDoor".to_owned(), Some(200)),
+            ("lockDoor".to_owned(), Some(200)),
+        ]
+    );
+    let entries = app.core.lock_activity();
+    assert!(entries.windows(2).all(|w| w[0].id > w[1].id));
+    assert!(entries.iter().any(|e| matches!(
+        &e.detail,
+        ActivityDetail::Connection { state, .. } if state == "connected"
+    )));
+    assert!(entries.iter().any(|e| matches!(
+        &e.detail,
+        ActivityDetail::Reported { patch } if patch["lockState"] == "locked"
+    )));
+    app.core.clear_activity();
+    assert!(app.core.lock_activity().is_empty());
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_timed_lock_unlocks_by_itself_with_a_lock_changed_event() {
+    let (secrets, _) = memory();
+    let app = App::start(secrets).await;
+    app.connected().await;
+    let mut events = app.core.subscribe();
+    let (status, _) = invoke(&app.outside(), "lockDoor", json!({"lockTime": "2s"})).await;
+    assert_eq!(status, 200);
+    let mut saw_locked = false;
+    let unlocked = tokio::time::timeout(PATIENCE, async {
+        loop {
+            match events.recv().await {
+                Ok(CoreEvent::LockChanged(view)) if view.state == "locked" => saw_locked = true,
+                Ok(CoreEvent::LockChanged(view)) if saw_locked && view.state == "unlocked" => {
+                    return view;
+                }
+                Ok(_) => {}
+                Err(error) => panic!("events: {error}"),
+            }
+        }
+    })
+    .await
+    .expect("a lock-changed event with the lock open again");
+    assert_eq!(unlocked.locked_until, None);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_desired_patch_shows_on_the_lock_with_the_last_patch() {
+    let (secrets, _) = memory();
+    let app = App::start(secrets).await;
+    app.connected().await;
+    let patch = Twin {
+        properties: Some(TwinProperties {
+            desired: Some(TwinCollection {
+                values: object(json!({"building": 43, "floor": 3})),
+                ..TwinCollection::default()
+            }),
+            reported: None,
+        }),
+        ..Twin::default()
+    };
+    app.outside()
+        .patch_twin("door-lock-1", &patch, &IfMatch::Any)
+        .await
+        .expect("patched");
+    let view = app
+        .lock_until("the desired patch arrived", |v| {
+            v.desired["floor"] == 3 && v.last_patch.is_some()
+        })
+        .await;
+    assert_eq!(view.desired, json!({"building": 43, "floor": 3}));
+    assert_eq!(view.last_patch, Some(json!({"building": 43, "floor": 3})));
+    assert!(view.last_patch_version.is_some_and(|v| v >= 2));
+    assert!(view.last_patch_at.is_some());
+    let patches: Vec<Value> = app
+        .core
+        .lock_activity()
+        .into_iter()
+        .filter_map(|e| match e.detail {
+            ActivityDetail::TwinPatch {
+                patch, full: false, ..
+            } => Some(patch),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(patches, vec![json!({"building": 43, "floor": 3})]);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn knobs_answer_with_an_error_never_answer_or_go_offline() {
+    let (secrets, _) = memory();
+    let app = App::start(secrets).await;
+    app.connected().await;
+    let outside = app.outside();
+
+    let view = app
+        .core
+        .set_lock_knobs(KnobsView {
+            respond_with_status: Some(500),
+            ..KnobsView::default()
+        })
+        .expect("knobs");
+    assert_eq!(view.knobs.respond_with_status, Some(500));
+    let (status, payload) = invoke(&outside, "lockDoor", json!({})).await;
+    assert_eq!(status, 500, "{payload}");
+    assert_eq!(app.core.lock_view().state, "unlocked");
+
+    app.core
+        .set_lock_knobs(KnobsView {
+            never_respond: true,
+            ..KnobsView::default()
+        })
+        .expect("knobs");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let error = outside
+        .invoke_method(
+            "door-lock-1",
+            &CloudToDeviceMethod {
+                response_timeout_in_seconds: Some(5),
+                ..CloudToDeviceMethod::new("lockDoor", json!({}))
+            },
+        )
+        .await
+        .expect_err("no answer");
+    assert!(error.is_timeout(), "{error}");
+    let unanswered = app.core.lock_activity().into_iter().any(|e| {
+        matches!(e.detail, ActivityDetail::Method { ref name, status: None, .. } if name == "lockDoor")
+    });
+    assert!(unanswered);
+
+    app.core
+        .set_lock_knobs(KnobsView {
+            offline: true,
+            ..KnobsView::default()
+        })
+        .expect("knobs");
+    app.lock_until("offline", |v| v.connection == DeviceConnectionView::Offline)
+        .await;
+    let mut offline_error = None;
+    for _ in 0..100 {
+        match outside
+            .invoke_method(
+                "door-lock-1",
+                &CloudToDeviceMethod::new("lockDoor", json!({})),
+            )
+            .await
+        {
+            Err(error) if error.is_device_not_online() => {
+                offline_error = Some(error);
+                break;
+            }
+            _ => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    assert!(
+        offline_error.is_some(),
+        "the hub still routes to the device"
+    );
+
+    app.core
+        .set_lock_knobs(KnobsView::default())
+        .expect("knobs");
+    app.connected().await;
+    assert!(
+        app.core
+            .set_lock_knobs(KnobsView {
+                respond_with_status: Some(7),
+                ..KnobsView::default()
+            })
+            .is_err()
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_lock_disconnects_and_connects_on_request() {
+    let (secrets, _) = memory();
+    let app = App::start(secrets).await;
+    app.connected().await;
+    let view = app.core.disconnect_lock().await.expect("disconnected");
+    assert_eq!(
+        view.connection,
+        DeviceConnectionView::Disconnected {
+            reason: "disconnected by the user".into()
+        }
+    );
+    app.core.connect_lock().await.expect("connecting");
+    app.connected().await;
+    app.stop().await;
+}
+
+// ---- Profiles ----
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_azure_profile_with_every_permission_is_added_and_active() {
+    let (secrets, store) = memory();
+    let app = App::start(secrets).await;
+    let azure = app.azure_hub().await;
+    let added = app
+        .core
+        .add_azure_profile(AddAzureProfile {
+            name: "Staging".into(),
+            connection_string: azure.connection_string("iothubowner"),
+        })
+        .await
+        .expect("added");
+    assert!(added.missing_permissions.is_empty(), "{added:?}");
+    assert_eq!(added.warning, None);
+    assert_eq!(added.profile.kind, ProfileKind::Azure);
+    assert_eq!(added.profile.name, "Staging");
+    assert_eq!(
+        added.profiles.active_id.as_deref(),
+        Some(added.profile.id.as_str())
+    );
+    assert_eq!(store.accounts(), vec![service_account(&added.profile.id)]);
+    // The lock of the new profile has no device yet.
+    let view = app.core.lock_view();
+    assert_eq!(view.profile_id, added.profile.id);
+    assert_eq!(view.connection, DeviceConnectionView::NotConfigured);
+    // Its hub's devices can be listed (none yet), then the lock created there.
+    assert!(
+        app.core
+            .list_hub_devices()
+            .await
+            .expect("devices")
+            .is_empty()
+    );
+    let view = app
+        .core
+        .use_lock_device("lock-on-azure", true)
+        .await
+        .expect("created");
+    assert_eq!(view.device_id.as_deref(), Some("lock-on-azure"));
+    assert_eq!(
+        app.core.list_hub_devices().await.expect("devices"),
+        vec!["lock-on-azure".to_owned()]
+    );
+    let device_secret = store
+        .get(&device_account(&added.profile.id, "lock-on-azure"))
+        .expect("store")
+        .expect("the device string is in the secret store");
+    assert!(device_secret.contains("DeviceId=lock-on-azure"));
+
+    // Rename, colour, switch, delete.
+    let id = added.profile.id.clone();
+    app.core.rename_profile(&id, "Prod").await.expect("renamed");
+    app.core
+        .set_profile_colour(&id, "#ff0000")
+        .await
+        .expect("coloured");
+    let profiles = app.core.switch_profile("local").await.expect("switched");
+    assert_eq!(profiles.active_id.as_deref(), Some("local"));
+    app.connected().await;
+    let saved: Value = serde_json::from_slice(
+        &std::fs::read(app.config_dir().join("profiles.json")).expect("profiles.json"),
+    )
+    .expect("json");
+    assert_eq!(saved["profiles"][1]["name"], "Prod");
+    assert_eq!(saved["profiles"][1]["colour"], "#ff0000");
+    assert!(matches!(
+        app.core.delete_profile("local").await,
+        Err(CoreError::InvalidInput { .. })
+    ));
+    let profiles = app.core.delete_profile(&id).await.expect("deleted");
+    assert_eq!(profiles.profiles.len(), 1);
+    assert!(store.accounts().is_empty(), "{:?}", store.accounts());
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_policy_without_some_permissions_reports_the_missing_ones() {
+    let (secrets, _) = memory();
+    let app = App::start(secrets).await;
+    let azure = app.azure_hub().await;
+    let added = app
+        .core
+        .add_azure_profile(AddAzureProfile {
+            name: String::new(),
+            connection_string: azure.connection_string("registryRead"),
+        })
+        .await
+        .expect("added");
+    assert_eq!(
+        added.missing_permissions,
+        vec!["ServiceConnect", "RegistryWrite"]
+    );
+    let warning = added.warning.expect("a warning");
+    assert!(
+        warning.contains("registryRead") && warning.contains("jobs"),
+        "{warning}"
+    );
+    assert_eq!(added.profile.name, "localhost");
+
+    let added = app
+        .core
+        .add_azure_profile(AddAzureProfile {
+            name: "service only".into(),
+            connection_string: azure.connection_string("service"),
+        })
+        .await
+        .expect("added");
+    assert_eq!(
+        added.missing_permissions,
+        vec!["RegistryRead", "RegistryWrite"]
+    );
+
+    // A policy with no service permission at all: the hub refuses it.
+    let refused = app
+        .core
+        .add_azure_profile(AddAzureProfile {
+            name: "device".into(),
+            connection_string: azure.connection_string("device"),
+        })
+        .await;
+    assert!(
+        matches!(refused, Err(CoreError::Unauthorized(_))),
+        "{refused:?}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_unreachable_and_refused_strings_store_nothing() {
+    let (secrets, store) = memory();
+    let app = App::start(secrets).await;
+    let profiles_before = std::fs::read(app.config_dir().join("profiles.json")).expect("file");
+
+    let malformed = app
+        .core
+        .add_azure_profile(AddAzureProfile {
+            name: "bad".into(),
+            connection_string: "HostName=contoso.azure-devices.net;SharedAccessKey=c2VjcmV0".into(),
+        })
+        .await
+        .expect_err("malformed");
+    match malformed {
+        CoreError::InvalidInput { field, message } => {
+            assert_eq!(field.as_deref(), Some("connectionString"));
+            assert!(
+                message.contains("SharedAccessKeyName is missing"),
+                "{message}"
+            );
+            assert!(!message.contains("c2VjcmV0"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    let unreachable = app
+        .core
+        .add_azure_profile(AddAzureProfile {
+            name: "nowhere".into(),
+            connection_string:
+                "HostName=127.0.0.1:1;SharedAccessKeyName=iothubowner;SharedAccessKey=c2VjcmV0"
+                    .into(),
+        })
+        .await
+        .expect_err("unreachable");
+    assert!(
+        matches!(unreachable, CoreError::HubUnreachable(_)),
+        "{unreachable:?}"
+    );
+
+    let azure = app.azure_hub().await;
+    let wrong_key = azure
+        .connection_string("iothubowner")
+        .split(";SharedAccessKey=")
+        .next()
+        .map(|prefix| format!("{prefix};SharedAccessKey=d3Jvbmcga2V5"))
+        .expect("prefix");
+    let refused = app
+        .core
+        .add_azure_profile(AddAzureProfile {
+            name: "wrong key".into(),
+            connection_string: wrong_key,
+        })
+        .await
+        .expect_err("refused");
+    assert!(matches!(refused, CoreError::Unauthorized(_)), "{refused:?}");
+
+    assert!(store.accounts().is_empty());
+    assert_eq!(
+        std::fs::read(app.config_dir().join("profiles.json")).expect("file"),
+        profiles_before
+    );
+    assert_eq!(
+        app.core.list_profiles().expect("profiles").profiles.len(),
+        1
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn local_hub_secrets_are_masked_until_revealed() {
+    let (secrets, _) = memory();
+    let app = App::start(secrets).await;
+    let info = app.core.local_hub_info().expect("info");
+    let revealed = app
+        .core
+        .reveal_secret(SecretKind::ServiceConnectionString)
+        .expect("revealed");
+    let parsed: ServiceConnectionString = revealed.parse().expect("a real connection string");
+    let key = parsed.shared_access_key().expose_base64();
+    assert!(!info.service_connection_string.masked.contains(&key));
+    assert!(
+        info.service_connection_string
+            .masked
+            .ends_with("SharedAccessKey=••••••••")
+    );
+    let device = app
+        .core
+        .reveal_secret(SecretKind::DeviceConnectionString)
+        .expect("device string");
+    assert!(device.contains("DeviceId=door-lock-1"));
+    let masked = info
+        .device_connection_string
+        .expect("masked device string")
+        .masked;
+    assert!(masked.contains("DeviceId=door-lock-1") && masked.contains("••••••••"));
+    app.stop().await;
+}
+
+// ---- The real keychain ----
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs a Secret Service: run under tests/bin/with-keyring ... -- --include-ignored"]
+async fn an_azure_profiles_key_is_in_the_keychain_and_nowhere_on_disk() {
+    let app = App::start(SecretOpener::keychain()).await;
+    let keychain = SecretOpener::keychain().open().expect("the keychain");
+    let azure = app.azure_hub().await;
+    let connection_string = azure.connection_string("iothubowner");
+    let key = connection_string
+        .split("SharedAccessKey=")
+        .nth(1)
+        .expect("key")
+        .to_owned();
+    let added = app
+        .core
+        .add_azure_profile(AddAzureProfile {
+            name: "Keychain".into(),
+            connection_string: connection_string.clone(),
+        })
+        .await
+        .expect("added");
+    let id = added.profile.id;
+    let stored = keychain
+        .get(&service_account(&id))
+        .expect("keychain read")
+        .expect("the secret is in the keychain");
+    assert!(stored.contains(&key));
+    app.core
+        .use_lock_device("keychain-lock", true)
+        .await
+        .expect("lock device");
+    let device_secret = keychain
+        .get(&device_account(&id, "keychain-lock"))
+        .expect("keychain read")
+        .expect("the device secret is in the keychain");
+    let device_key = device_secret
+        .split("SharedAccessKey=")
+        .nth(1)
+        .expect("device key")
+        .to_owned();
+
+    let files = [files_under(&app.data_dir()), files_under(&app.config_dir())].concat();
+    assert!(files.iter().any(|(p, _)| p.ends_with("profiles.json")));
+    for (path, bytes) in &files {
+        for secret in [&key, &device_key] {
+            assert!(
+                !contains(bytes, secret.as_bytes()),
+                "{} contains a secret",
+                path.display()
+            );
+        }
+    }
+
+    app.core.delete_profile(&id).await.expect("deleted");
+    assert_eq!(keychain.get(&service_account(&id)).expect("read"), None);
+    assert_eq!(
+        keychain
+            .get(&device_account(&id, "keychain-lock"))
+            .expect("read"),
+        None
+    );
+    app.stop().await;
+}
+
+/// Subscribing late still works: a lagging receiver is reported, not fatal.
+#[tokio::test(flavor = "multi_thread")]
+async fn events_reach_a_late_subscriber() {
+    let (secrets, _) = memory();
+    let app = App::start(secrets).await;
+    app.connected().await;
+    let mut events: broadcast::Receiver<CoreEvent> = app.core.subscribe();
+    app.core
+        .rename_profile("local", "My hub")
+        .await
+        .expect("renamed");
+    match events.recv().await.expect("event") {
+        CoreEvent::ProfilesChanged(view) => assert_eq!(view.profiles[0].name, "My hub"),
+        other => panic!("{other:?}"),
+    }
+    app.stop().await;
+}
