@@ -1,19 +1,53 @@
-//! Events Rust pushes to the UI: their names and payloads.
+//! Events Rust pushes to the UI: their names, and the task that forwards the core's events
+//! to every window.
 
-use serde::Serialize;
-use ts_rs::TS;
+use lockstep_core::{Core, CoreEvent};
+use tauri::{AppHandle, Emitter, Runtime};
+use tokio::sync::broadcast;
 
-/// Emitted whenever the door lock changes state.
-pub const DOOR_LOCK_CHANGED: &str = "door-lock-changed";
+/// The start-up phase changed; payload `AppStatus`.
+pub const APP_STATUS: &str = "app-status";
+/// The profiles changed; payload `ProfilesView`.
+pub const PROFILES_CHANGED: &str = "profiles-changed";
+/// The lock changed (also when it unlocks by itself); payload `LockView`.
+pub const LOCK_CHANGED: &str = "lock-changed";
+/// A new activity-log entry; payload `ActivityEntry`.
+pub const LOCK_ACTIVITY: &str = "lock-activity";
 
-/// Payload of [`DOOR_LOCK_CHANGED`], and the answer of the `door_lock_state` command.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct DoorLockChanged {
-    /// Whether the door is locked now.
-    pub locked: bool,
-    /// How many times the lock has changed since the app started; lets the UI drop stale
-    /// events that arrive after a newer command answer.
-    pub revision: u32,
+/// Emits every core event to the windows until the core's channel closes. When this task
+/// falls behind and misses events, it re-sends the current state instead.
+pub async fn forward<R: Runtime>(
+    app: AppHandle<R>,
+    core: Core,
+    mut events: broadcast::Receiver<CoreEvent>,
+) {
+    loop {
+        match events.recv().await {
+            Ok(event) => emit(&app, event),
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                tracing::warn!(
+                    missed,
+                    "the window missed events; sending the current state"
+                );
+                emit(&app, CoreEvent::Status(core.status()));
+                if let Ok(profiles) = core.list_profiles() {
+                    emit(&app, CoreEvent::ProfilesChanged(profiles));
+                }
+                emit(&app, CoreEvent::LockChanged(core.lock_view()));
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+fn emit<R: Runtime>(app: &AppHandle<R>, event: CoreEvent) {
+    let sent = match event {
+        CoreEvent::Status(status) => app.emit(APP_STATUS, status),
+        CoreEvent::ProfilesChanged(profiles) => app.emit(PROFILES_CHANGED, profiles),
+        CoreEvent::LockChanged(view) => app.emit(LOCK_CHANGED, view),
+        CoreEvent::LockActivity(entry) => app.emit(LOCK_ACTIVITY, entry),
+    };
+    if let Err(error) = sent {
+        tracing::warn!(%error, "could not notify the window");
+    }
 }

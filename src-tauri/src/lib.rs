@@ -1,14 +1,19 @@
 //! Lockstep, the app: a Tauri shell over the library crates.
 //!
-//! The app holds no protocol logic; commands are thin adapters that unpack arguments and
-//! state, call a library, and map the error for the UI.
+//! The app holds no protocol logic; commands are thin adapters over
+//! [`lockstep_core::Core`] that unpack arguments and state, call one method, and map the
+//! error for the UI.
 //!
 //! Layout:
 //! - [`commands`]: the Tauri commands, one module per area of the UI.
-//! - [`error`]: [`CommandError`], the `{code, message}` shape every command fails with.
-//! - [`events`]: names and payloads of the events Rust pushes to the UI.
-//! - [`builder`]: the wiring (state, commands), generic over the runtime so tests drive it
-//!   on `tauri::test::mock_builder()`; [`run`] starts the real app with it.
+//! - [`error`]: [`CommandError`], the `{code, message, field?}` shape every command fails
+//!   with.
+//! - [`events`]: names of the events Rust pushes to the UI, and the task forwarding the
+//!   core's events to the windows.
+//! - [`builder`]: the wiring (commands, and a setup hook that calls [`start`]), generic over
+//!   the runtime so tests drive it on `tauri::test::mock_builder()`; [`start`]: the core in
+//!   the app's state, its events forwarded, start-up in the background (tests call it with
+//!   their own dirs); [`run`] starts the real app and [`shutdown`] stops the core on exit.
 
 pub mod commands;
 pub mod error;
@@ -16,25 +21,88 @@ pub mod events;
 
 pub use error::CommandError;
 
-use tauri::Runtime;
+use lockstep_core::{Core, CoreConfig};
+use tauri::{AppHandle, Manager, Runtime};
 
-/// Wires Lockstep's state and commands into a Tauri builder.
+/// Wires Lockstep's commands into a Tauri builder, and a setup hook that [`start`]s the
+/// core with the app's own dirs (Tauri's path resolver: the app data dir and the app config
+/// dir, which follow `XDG_DATA_HOME` / `XDG_CONFIG_HOME` on Linux), the OS keychain and the
+/// standard local hub ports.
 ///
 /// Generic over [`Runtime`] so the same wiring runs in the real app (Wry) and in tests on
-/// the mock runtime.
+/// the mock runtime. The mock runtime never runs setup hooks: tests call [`start`] with
+/// their own [`CoreConfig`] (temporary dirs, port 0) after building.
 pub fn builder<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
     builder
-        .manage(commands::lock::PlaceholderLock::default())
+        .setup(|app| {
+            let paths = app.path();
+            let config = CoreConfig::new(paths.app_data_dir()?, paths.app_config_dir()?);
+            start(app.handle(), config);
+            Ok(())
+        })
         .invoke_handler(tauri::generate_handler![
-            commands::lock::door_lock_state,
-            commands::lock::toggle_door_lock,
+            commands::app::app_status,
+            commands::app::retry_start,
+            commands::profiles::list_profiles,
+            commands::profiles::add_azure_profile,
+            commands::profiles::rename_profile,
+            commands::profiles::set_profile_colour,
+            commands::profiles::switch_profile,
+            commands::profiles::delete_profile,
+            commands::hub::local_hub_info,
+            commands::hub::reveal_secret,
+            commands::lock::lock_view,
+            commands::lock::lock_activity,
+            commands::lock::clear_activity,
+            commands::lock::list_hub_devices,
+            commands::lock::use_lock_device,
+            commands::lock::use_lock_connection_string,
+            commands::lock::connect_lock,
+            commands::lock::disconnect_lock,
+            commands::lock::set_lock_knobs,
         ])
 }
 
-/// Runs the app until its last window closes.
-pub fn run() {
-    if let Err(err) = builder(tauri::Builder::default()).run(tauri::generate_context!()) {
-        eprintln!("lockstep: could not start: {err}");
-        std::process::exit(1);
+/// Puts a [`Core`] for `config` into the app's state, forwards its events to the windows
+/// and runs its start-up in the background, so that the window paints at once; the UI
+/// follows start-up through the `app_status` command and the `app-status` event. A second
+/// call keeps the first core.
+pub fn start<R: Runtime>(app: &AppHandle<R>, config: CoreConfig) -> Core {
+    if let Some(core) = app.try_state::<Core>() {
+        return core.inner().clone();
     }
+    let core = Core::new(config);
+    // Subscribed before starting, so the window hears every phase.
+    let events = core.subscribe();
+    tauri::async_runtime::spawn(events::forward(app.clone(), core.clone(), events));
+    app.manage(core.clone());
+    let starting = core.clone();
+    tauri::async_runtime::spawn(async move {
+        starting.start().await;
+    });
+    core
+}
+
+/// Stops the lock and the local hub, waiting for them (what the app does on exit).
+pub fn shutdown<R: Runtime, M: Manager<R>>(manager: &M) {
+    if let Some(core) = manager.try_state::<Core>() {
+        let core = core.inner().clone();
+        tauri::async_runtime::block_on(core.shutdown());
+    }
+}
+
+/// Runs the app until its last window closes, then shuts the local hub down gracefully.
+pub fn run() {
+    let app = match builder(tauri::Builder::default()).build(tauri::generate_context!()) {
+        Ok(app) => app,
+        Err(err) => {
+            eprintln!("lockstep: could not start: {err}");
+            std::process::exit(1);
+        }
+    };
+    app.run(|app, event| {
+        if let tauri::RunEvent::Exit = event {
+            shutdown(app);
+        }
+    });
 }

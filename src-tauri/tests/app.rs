@@ -1,83 +1,393 @@
-//! The app's wiring on Tauri's mock runtime: commands are registered, answer, and emit the
-//! events the UI renders. No webview; the real window is covered by tests/e2e.
+//! The app's commands and events on Tauri's mock runtime, against a real local hub (started
+//! by the app itself, on port 0, in temporary dirs). No webview; the real window is covered
+//! by tests/e2e.
+//!
+//! Contents:
+//! - start-up reaches `ready` and announces it (`app_status`, `app-status`);
+//! - the lock: connects, a direct method from an outside service client locks it
+//!   (`lock-changed`, `lock-activity`, `lock_view`, `lock_activity`), knobs, disconnect;
+//! - profiles: list, errors as `{code, message, field?}` (malformed string, bad colour,
+//!   local profile not deletable, unknown profile), rename with `profiles-changed`;
+//! - the local hub view and revealing its secret;
+//! - no keychain: `keychainUnavailable`;
+//! - unknown commands are refused.
 
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use iothub::model::CloudToDeviceMethod;
+use lockstep_core::secrets::{MemorySecretStore, SecretOpener};
+use lockstep_core::{CoreConfig, LocalHubPorts};
+use serde_json::{Value, json};
 use tauri::Listener;
 use tauri::ipc::{CallbackFn, InvokeBody};
-use tauri::test::{INVOKE_KEY, get_ipc_response, mock_builder, mock_context, noop_assets};
+use tauri::test::{
+    INVOKE_KEY, MockRuntime, get_ipc_response, mock_builder, mock_context, noop_assets,
+};
 use tauri::webview::InvokeRequest;
 
-fn app() -> (
-    tauri::App<tauri::test::MockRuntime>,
-    tauri::WebviewWindow<tauri::test::MockRuntime>,
-) {
+/// How long a test waits for something that should happen promptly.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+/// Temporary app dirs, removed when dropped.
+struct TestDir(PathBuf);
+
+impl TestDir {
+    fn new() -> Self {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |e| e.subsec_nanos());
+        let path = std::env::temp_dir().join(format!(
+            "lockstep-app-{}-{}-{nanos}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir(&path).expect("create the test dir");
+        Self(path)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+struct TestApp {
+    app: tauri::App<MockRuntime>,
+    window: tauri::WebviewWindow<MockRuntime>,
+    _dir: TestDir,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        lockstep_lib::shutdown(&self.app);
+    }
+}
+
+/// The app on the mock runtime with its dirs in a temp dir, the local hub on port 0 and
+/// secrets from `secrets`.
+fn app_with(secrets: SecretOpener) -> TestApp {
+    let dir = TestDir::new();
+    let config = CoreConfig {
+        data_dir: dir.path().join("data"),
+        config_dir: dir.path().join("config"),
+        ports: LocalHubPorts::Any,
+        secrets,
+    };
     let app = lockstep_lib::builder(mock_builder())
         .build(mock_context(noop_assets()))
         .expect("app builds on the mock runtime");
+    // The mock runtime runs no setup hook: start the core with the test's dirs.
+    lockstep_lib::start(app.handle(), config);
     let window = tauri::WebviewWindowBuilder::new(&app, "main", Default::default())
         .build()
         .expect("main window");
-    (app, window)
+    TestApp {
+        app,
+        window,
+        _dir: dir,
+    }
 }
 
-fn invoke(
-    window: &tauri::WebviewWindow<tauri::test::MockRuntime>,
-    cmd: &str,
-) -> Result<serde_json::Value, serde_json::Value> {
-    get_ipc_response(
-        window,
-        InvokeRequest {
-            cmd: cmd.into(),
-            callback: CallbackFn(0),
-            error: CallbackFn(1),
-            url: "tauri://localhost".parse().expect("url"),
-            body: InvokeBody::default(),
-            headers: Default::default(),
-            invoke_key: INVOKE_KEY.to_string(),
-        },
-    )
-    .map(|body| {
-        body.deserialize::<serde_json::Value>()
-            .expect("json answer")
-    })
+fn app() -> TestApp {
+    app_with(SecretOpener::fixed(Arc::new(MemorySecretStore::default())))
+}
+
+impl TestApp {
+    fn invoke(&self, cmd: &str, args: Value) -> Result<Value, Value> {
+        get_ipc_response(
+            &self.window,
+            InvokeRequest {
+                cmd: cmd.into(),
+                callback: CallbackFn(0),
+                error: CallbackFn(1),
+                url: "tauri://localhost".parse().expect("url"),
+                body: InvokeBody::Json(args),
+                headers: Default::default(),
+                invoke_key: INVOKE_KEY.to_string(),
+            },
+        )
+        .map(|body| body.deserialize::<Value>().expect("json answer"))
+    }
+
+    fn ok(&self, cmd: &str, args: Value) -> Value {
+        self.invoke(cmd, args)
+            .unwrap_or_else(|error| panic!("{cmd} failed: {error}"))
+    }
+
+    /// Payloads of `event` from now on.
+    fn listen(&self, event: &str) -> mpsc::Receiver<Value> {
+        let (tx, rx) = mpsc::channel();
+        self.app.listen(event, move |event| {
+            if let Ok(payload) = serde_json::from_str(event.payload()) {
+                let _ = tx.send(payload);
+            }
+        });
+        rx
+    }
+
+    /// Polls `cmd` until its answer satisfies `predicate`.
+    fn until(&self, cmd: &str, what: &str, predicate: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let answer = self.ok(cmd, json!({}));
+            if predicate(&answer) {
+                return answer;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting until {what}: {answer}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn ready(&self) {
+        self.until("app_status", "the app is ready", |s| s["state"] == "ready");
+    }
+
+    fn connected(&self) -> Value {
+        self.until("lock_view", "the lock is connected", |v| {
+            v["connection"]["state"] == "connected"
+        })
+    }
+}
+
+/// The next payload of `events` that satisfies `predicate`.
+fn next_matching(events: &mpsc::Receiver<Value>, predicate: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let payload = events.recv_timeout(left).expect("the event arrived");
+        if predicate(&payload) {
+            return payload;
+        }
+    }
 }
 
 #[test]
-fn toggling_the_lock_emits_the_new_state() {
-    let (app, window) = app();
-    let (tx, rx) = mpsc::channel();
-    app.listen("door-lock-changed", move |event| {
-        let _ = tx.send(event.payload().to_owned());
-    });
+fn start_up_reaches_ready_and_says_so() {
+    let app = app();
+    let statuses = app.listen("app-status");
+    app.ready();
+    assert_eq!(app.ok("app_status", json!({})), json!({"state": "ready"}));
+    // Either the event came after listening, or start-up was already done; both end ready.
+    if let Ok(status) = statuses.recv_timeout(Duration::from_millis(200)) {
+        assert!(
+            status["state"] == "ready" || status["state"] == "starting",
+            "{status}"
+        );
+    }
+    assert_eq!(app.ok("retry_start", json!({})), json!({"state": "ready"}));
+}
 
+#[test]
+fn a_direct_method_from_outside_locks_the_lock_with_events() {
+    let app = app();
+    app.ready();
+    let view = app.connected();
+    assert_eq!(view["deviceId"], "door-lock-1");
+    assert_eq!(view["state"], "unlocked");
+    assert_eq!(view["profileId"], "local");
+    let changes = app.listen("lock-changed");
+    let activity = app.listen("lock-activity");
+
+    let connection = app
+        .ok("reveal_secret", json!({"kind": "serviceConnectionString"}))
+        .as_str()
+        .expect("a string")
+        .to_owned();
+    let info = app.ok("local_hub_info", json!({}));
+    let ca = std::fs::read_to_string(info["caPath"].as_str().expect("path")).expect("CA");
+    let outside =
+        lockstep_core::hub::service_client(connection.parse().expect("parses"), Some(&ca), false)
+            .expect("client");
+    let answer = tauri::async_runtime::block_on(outside.invoke_method(
+        "door-lock-1",
+        &CloudToDeviceMethod::new("lockDoor", json!({"lockTime": "10m"})),
+    ))
+    .expect("the lock answers");
+    assert_eq!(answer.status, Some(200));
+
+    let locked = next_matching(&changes, |v| v["state"] == "locked");
+    assert!(locked["lockedUntil"].is_string(), "{locked}");
+    let entry = next_matching(&activity, |e| e["detail"]["kind"] == "method");
+    assert_eq!(entry["detail"]["name"], "lockDoor");
+    assert_eq!(entry["detail"]["status"], 200);
+    assert_eq!(entry["detail"]["payload"], json!({"lockTime": "10m"}));
+    let log = app.ok("lock_activity", json!({}));
+    assert!(
+        log.as_array()
+            .expect("entries")
+            .iter()
+            .any(|e| e["id"] == entry["id"])
+    );
+    assert_eq!(app.ok("lock_view", json!({}))["state"], "locked");
+
+    // Knobs, then disconnect and connect.
+    let view = app.ok(
+        "set_lock_knobs",
+        json!({"knobs": {"respondWithStatus": null, "neverRespond": false, "offline": true}}),
+    );
+    assert_eq!(view["knobs"]["offline"], true);
+    next_matching(&changes, |v| v["connection"]["state"] == "offline");
+    app.ok(
+        "set_lock_knobs",
+        json!({"knobs": {"respondWithStatus": null, "neverRespond": false, "offline": false}}),
+    );
+    app.connected();
+    let view = app.ok("disconnect_lock", json!({}));
+    assert_eq!(view["connection"]["state"], "disconnected");
+    app.ok("connect_lock", json!({}));
+    app.connected();
     assert_eq!(
-        invoke(&window, "door_lock_state").expect("state"),
-        serde_json::json!({"locked": false, "revision": 0})
+        app.ok("list_hub_devices", json!({})),
+        json!(["door-lock-1"])
+    );
+    app.ok("clear_activity", json!({}));
+    assert_eq!(app.ok("lock_activity", json!({})), json!([]));
+}
+
+#[test]
+fn profile_commands_answer_and_fail_with_codes_and_fields() {
+    let app = app();
+    app.ready();
+    let profiles = app.ok("list_profiles", json!({}));
+    assert_eq!(profiles["activeId"], "local");
+    assert_eq!(
+        profiles["profiles"][0],
+        json!({"id": "local", "name": "Local hub", "kind": "local",
+               "hostName": profiles["profiles"][0]["hostName"], "colour": "#3b82f6"})
     );
 
-    invoke(&window, "toggle_door_lock").expect("toggle");
-    let payload = rx.recv_timeout(Duration::from_secs(5)).expect("event");
+    let error = app
+        .invoke(
+            "add_azure_profile",
+            json!({"request": {"name": "bad", "connectionString": "HostName=x.azure-devices.net"}}),
+        )
+        .expect_err("malformed");
+    assert_eq!(error["code"], "invalidInput");
+    assert_eq!(error["field"], "connectionString");
+    assert!(
+        error["message"]
+            .as_str()
+            .expect("message")
+            .contains("SharedAccessKeyName is missing"),
+        "{error}"
+    );
     assert_eq!(
-        serde_json::from_str::<serde_json::Value>(&payload).expect("json"),
-        serde_json::json!({"locked": true, "revision": 1})
+        app.ok("list_profiles", json!({}))["profiles"]
+            .as_array()
+            .expect("profiles")
+            .len(),
+        1
     );
 
-    invoke(&window, "toggle_door_lock").expect("toggle back");
-    let payload = rx.recv_timeout(Duration::from_secs(5)).expect("event");
-    assert_eq!(
-        serde_json::from_str::<serde_json::Value>(&payload).expect("json"),
-        serde_json::json!({"locked": false, "revision": 2})
+    let unreachable = app
+        .invoke(
+            "add_azure_profile",
+            json!({"request": {"name": "nowhere", "connectionString":
+                "HostName=127.0.0.1:1;SharedAccessKeyName=iothubowner;SharedAccessKey=c2VjcmV0"}}),
+        )
+        .expect_err("unreachable");
+    assert_eq!(unreachable["code"], "hubUnreachable");
+    assert!(unreachable.get("field").is_none());
+
+    let changed = app.listen("profiles-changed");
+    let renamed = app.ok(
+        "rename_profile",
+        json!({"id": "local", "name": "Bench hub"}),
     );
+    assert_eq!(renamed["profiles"][0]["name"], "Bench hub");
+    let event = next_matching(&changed, |_| true);
+    assert_eq!(event["profiles"][0]["name"], "Bench hub");
+
+    let colour = app
+        .invoke(
+            "set_profile_colour",
+            json!({"id": "local", "colour": "red"}),
+        )
+        .expect_err("bad colour");
     assert_eq!(
-        invoke(&window, "door_lock_state").expect("state"),
-        serde_json::json!({"locked": false, "revision": 2})
+        (colour["code"].clone(), colour["field"].clone()),
+        (json!("invalidInput"), json!("colour"))
     );
+    let delete = app
+        .invoke("delete_profile", json!({"id": "local"}))
+        .expect_err("the local profile stays");
+    assert_eq!(delete["code"], "invalidInput");
+    let unknown = app
+        .invoke("switch_profile", json!({"id": "nope"}))
+        .expect_err("no such profile");
+    assert_eq!(unknown["code"], "notFound");
+    assert_eq!(
+        app.ok("switch_profile", json!({"id": "local"}))["activeId"],
+        "local"
+    );
+}
+
+#[test]
+fn the_local_hub_view_masks_secrets_until_revealed() {
+    let app = app();
+    app.ready();
+    let info = app.ok("local_hub_info", json!({}));
+    assert_eq!(info["hostName"], "localhost");
+    assert_eq!(info["preferredPorts"], false);
+    assert!(info["portNote"].is_string());
+    assert_eq!(info["deviceCount"], 1);
+    let masked = info["serviceConnectionString"]["masked"]
+        .as_str()
+        .expect("masked");
+    assert!(masked.ends_with("SharedAccessKey=••••••••"), "{masked}");
+    let revealed = app.ok("reveal_secret", json!({"kind": "deviceConnectionString"}));
+    let revealed = revealed.as_str().expect("a string");
+    assert!(revealed.starts_with("HostName=localhost;DeviceId=door-lock-1;SharedAccessKey="));
+    assert!(!revealed.contains('•'));
+}
+
+#[test]
+fn without_a_keychain_the_app_says_what_to_install() {
+    let app = app_with(SecretOpener::new(|| {
+        Err(lockstep_keychain::KeychainError::Unavailable {
+            detail: "org.freedesktop.DBus.Error.ServiceUnknown".into(),
+            hint: "install gnome-keyring",
+        })
+    }));
+    let status = app.until("app_status", "start-up ended", |s| s["state"] != "starting");
+    assert_eq!(
+        status,
+        json!({"state": "keychainUnavailable",
+               "detail": "org.freedesktop.DBus.Error.ServiceUnknown",
+               "hint": "install gnome-keyring"})
+    );
+    let retried = app.ok("retry_start", json!({}));
+    assert_eq!(retried["state"], "keychainUnavailable");
+    let error = app
+        .invoke("local_hub_info", json!({}))
+        .expect_err("no local hub");
+    assert_eq!(error["code"], "notFound");
+}
+
+#[test]
+#[ignore = "needs a Secret Service: run under tests/bin/with-keyring ... -- --include-ignored"]
+fn with_the_real_keychain_the_app_starts() {
+    let app = app_with(SecretOpener::keychain());
+    app.ready();
+    app.connected();
 }
 
 #[test]
 fn unknown_commands_are_refused() {
-    let (_app, window) = app();
-    assert!(invoke(&window, "no_such_command").is_err());
+    let app = app();
+    assert!(app.invoke("no_such_command", json!({})).is_err());
+    assert!(app.invoke("toggle_door_lock", json!({})).is_err());
 }

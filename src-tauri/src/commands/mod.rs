@@ -1,3 +1,7 @@
-//! Tauri commands: thin adapters over library calls, one module per area of the UI.
+//! Tauri commands: thin adapters over [`lockstep_core::Core`], one module per area of the UI.
+//! Each unpacks its arguments and the state, calls one method, and maps the error.
 
+pub mod app;
+pub mod hub;
 pub mod lock;
+pub mod profiles;

@@ -2,7 +2,8 @@
 import type { ErrorCode } from "./ErrorCode";
 
 /**
- * A command failure as the UI receives it: `{ "code": "...", "message": "..." }`.
+ * A command failure as the UI receives it: `{ "code": "...", "message": "..." }`, plus
+ * `field` when an `invalidInput` error blames one input.
  *
  * `code` exists only for failures the UI branches on (for example showing the keychain
  * help screen); everything else is `internal` and the UI shows `message` as is. Messages
@@ -16,4 +17,8 @@ code: ErrorCode,
 /**
  * A sentence for the user, with what to do where there is something to do.
  */
-message: string, };
+message: string, 
+/**
+ * The input at fault (camelCase, as the UI names it), for `invalidInput`.
+ */
+field?: string, };
