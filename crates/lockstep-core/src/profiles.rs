@@ -62,7 +62,7 @@ impl Profile {
 }
 
 /// Every profile and the active one: the content of `profiles.json`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Profiles {
     /// The file format's version.
@@ -78,6 +78,16 @@ pub struct Profiles {
 
 fn format_version() -> u32 {
     1
+}
+
+impl Default for Profiles {
+    fn default() -> Self {
+        Self {
+            version: format_version(),
+            active_id: None,
+            profiles: Vec::new(),
+        }
+    }
 }
 
 impl Profiles {
@@ -419,6 +429,7 @@ mod tests {
         assert_eq!(store.profiles().profiles[0].name, LOCAL_PROFILE_NAME);
         let reloaded = ProfileStore::load(&dir).expect("reloads");
         assert_eq!(reloaded.profiles(), store.profiles());
+        assert_eq!(reloaded.profiles().version, 1);
         let leftovers: Vec<_> = std::fs::read_dir(&dir)
             .expect("dir")
             .filter_map(Result::ok)
