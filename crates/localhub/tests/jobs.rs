@@ -712,6 +712,378 @@ async fn finished_jobs_are_kept_thirty_days() {
     scheduler.stop().await;
 }
 
+// ---- the write-behind buffer of device rows ---------------------------------------------------
+
+/// The statistics the rows themselves give.
+fn statistics_of(rows: &[DeviceJob]) -> DeviceJobStatistics {
+    let mut stats = DeviceJobStatistics::default();
+    for row in rows {
+        stats.device_count += 1;
+        match row.status.as_ref().expect("a status") {
+            DeviceJobStatus::Pending | DeviceJobStatus::Scheduled => stats.pending_count += 1,
+            DeviceJobStatus::Running => stats.running_count += 1,
+            DeviceJobStatus::Completed => stats.succeeded_count += 1,
+            DeviceJobStatus::Failed => stats.failed_count += 1,
+            DeviceJobStatus::Canceled | DeviceJobStatus::Other(_) => {}
+        }
+    }
+    stats
+}
+
+/// Connects `ids` (subscribed to methods) without answering: the test answers by hand.
+fn manual_devices(hub: &Hub, ids: &[&str]) -> Vec<localhub::hub::DeviceConnection> {
+    ids.iter()
+        .map(|id| {
+            let connection = hub.connect_device(id, 8);
+            hub.subscribe(id, |s| s.methods = true).expect("subscribe");
+            connection
+        })
+        .collect()
+}
+
+/// Waits for the method call each device gets; returns their rids, in order.
+async fn method_rids(devices: &mut [localhub::hub::DeviceConnection]) -> Vec<String> {
+    let mut rids = Vec::new();
+    for device in devices {
+        match device.inbox.recv().await.expect("a call") {
+            ToDevice::MethodRequest { rid, .. } => rids.push(rid),
+            other => panic!("not a method call: {other:?}"),
+        }
+    }
+    rids
+}
+
+/// Lets the tasks woken so far run, without letting (paused) time advance.
+async fn let_tasks_run() {
+    for _ in 0..50 {
+        tokio::task::yield_now().await;
+    }
+}
+
+/// A method job that waits long for answers.
+fn patient_method_job() -> JobRequest {
+    let mut request = method_job("*");
+    if let Some(method) = request.cloud_to_device_method.as_mut() {
+        method.response_timeout_in_seconds = Some(300);
+    }
+    request.max_execution_time_in_seconds = Some(3600);
+    request
+}
+
+/// The stored row of `device`, read through a connection of its own (what is committed,
+/// whatever the hub holds in memory).
+fn committed_status(path: &std::path::Path, job: &str, device: &str) -> Option<DeviceJobStatus> {
+    let observer = Store::open(path).expect("a second connection");
+    observer
+        .read(|conn| localhub::store::device_jobs::get(conn, job, device))
+        .expect("read")
+        .and_then(|row| row.status)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_kill_with_buffered_outcomes_keeps_every_result_the_api_showed() {
+    let dir = TestDir::new("jobs-kill-buffered");
+    let path = dir.path().join("hub.db");
+    let clock = TestClock::new();
+    let ids = ["d1", "d2", "d3", "d4"];
+
+    let first = hub_on(Store::open(&path).expect("store"), clock);
+    for id in ids {
+        add(&first, id);
+    }
+    let mut devices = manual_devices(&first, &ids);
+    let scheduler = Scheduler::start(&first);
+    first
+        .schedule_job("killed", patient_method_job())
+        .expect("scheduled");
+    let rids = method_rids(&mut devices).await;
+    assert_eq!(
+        first
+            .get_job("killed")
+            .expect("job")
+            .device_job_statistics
+            .map(|s| s.running_count),
+        Some(4)
+    );
+
+    // d1 and d2 answer; their outcomes are buffered (time does not move, so no flush is due)…
+    for (id, rid) in ids.iter().zip(&rids).take(2) {
+        first.method_response(id, rid, 200, json!({"run": "first"}));
+    }
+    let_tasks_run().await;
+    assert_eq!(
+        committed_status(&path, "killed", "d1"),
+        Some(DeviceJobStatus::Running),
+        "the outcome is only buffered"
+    );
+    // …until the API reports them completed: what it shows is committed first.
+    let shown = first.get_job("killed").expect("job");
+    assert_eq!(
+        committed_status(&path, "killed", "d1"),
+        Some(DeviceJobStatus::Completed)
+    );
+    assert_eq!(
+        stats(&shown),
+        DeviceJobStatistics {
+            device_count: 4,
+            succeeded_count: 2,
+            running_count: 2,
+            ..DeviceJobStatistics::default()
+        }
+    );
+    let shown_rows = first.device_jobs("killed").expect("rows");
+    assert_eq!(
+        row(&shown_rows, "d1").status,
+        Some(DeviceJobStatus::Completed)
+    );
+    assert_eq!(
+        row(&shown_rows, "d2").status,
+        Some(DeviceJobStatus::Completed)
+    );
+
+    // d3 answers; its outcome is buffered (time does not move, so no flush is due) and
+    // nothing has read the job since: it is not committed.
+    first.method_response("d3", &rids[2], 200, json!({"run": "first"}));
+    let_tasks_run().await;
+    assert_eq!(
+        committed_status(&path, "killed", "d3"),
+        Some(DeviceJobStatus::Running),
+        "the outcome is only buffered"
+    );
+
+    // The hub dies: the buffer is gone with it.
+    scheduler.kill().await;
+    drop(devices);
+    drop(first);
+
+    let second = hub_on(Store::open(&path).expect("reopen"), clock);
+    // Every result the API showed is there, as it was shown.
+    let rows = second.device_jobs("killed").expect("rows");
+    for id in ["d1", "d2"] {
+        let row = row(&rows, id);
+        assert_eq!(row.status, Some(DeviceJobStatus::Completed), "{id}");
+        assert_eq!(
+            row.outcome
+                .as_ref()
+                .and_then(|o| o.device_method_response.as_ref())
+                .map(|r| r.payload.clone()),
+            Some(json!({"run": "first"})),
+            "{id}"
+        );
+    }
+    // What was never acknowledged is simply not done, and is done again on resume.
+    for id in ["d3", "d4"] {
+        assert_eq!(
+            row(&rows, id).status,
+            Some(DeviceJobStatus::Running),
+            "{id}"
+        );
+    }
+    assert_eq!(
+        stats(&second.get_job("killed").expect("job")),
+        statistics_of(&rows)
+    );
+
+    let calls: Vec<_> = ids.iter().map(|id| answering(&second, id, 200)).collect();
+    let scheduler = Scheduler::start(&second);
+    let job = finished(&second, "killed").await;
+    assert_eq!(job.status, Some(JobStatus::Completed), "{job:?}");
+    assert_eq!(stats(&job), statistics(4, 4, 0));
+    let rows = second.device_jobs("killed").expect("rows");
+    assert_eq!(statistics_of(&rows), stats(&job));
+    let calls: Vec<usize> = calls.iter().map(|c| c.load(Ordering::SeqCst)).collect();
+    assert_eq!(
+        calls,
+        [0, 0, 1, 1],
+        "only the devices not acknowledged are called again"
+    );
+    scheduler.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cancel_commits_the_buffered_outcomes_first_and_ignores_late_ones() {
+    let dir = TestDir::new("jobs-cancel-buffered");
+    let path = dir.path().join("hub.db");
+    let hub = hub_on(Store::open(&path).expect("store"), TestClock::new());
+    let ids = ["d1", "d2", "d3", "d4"];
+    for id in ids {
+        add(&hub, id);
+    }
+    let mut devices = manual_devices(&hub, &ids);
+    let scheduler = Scheduler::start(&hub);
+    hub.schedule_job("racing", patient_method_job())
+        .expect("scheduled");
+    let rids = method_rids(&mut devices).await;
+    wait_for(&hub, "racing", |j| {
+        j.device_job_statistics
+            .is_some_and(|s| s.running_count == 4)
+    })
+    .await;
+
+    // d1 and d2 answer; their outcomes wait in the buffer when the cancel comes.
+    for (id, rid) in ids.iter().zip(&rids).take(2) {
+        hub.method_response(id, rid, 200, json!({"answered": id}));
+    }
+    let_tasks_run().await;
+    assert_eq!(
+        committed_status(&path, "racing", "d1"),
+        Some(DeviceJobStatus::Running),
+        "the outcome is only buffered"
+    );
+    let cancelled = hub.cancel_job("racing").expect("cancel");
+    assert_eq!(cancelled.status, Some(JobStatus::Cancelled));
+    assert_eq!(stats(&cancelled), statistics(4, 2, 0));
+
+    // d3 answers after the cancel: too late, nothing changes.
+    hub.method_response("d3", &rids[2], 200, json!({"answered": "d3"}));
+    let_tasks_run().await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let job = hub.get_job("racing").expect("job");
+    let rows = hub.device_jobs("racing").expect("rows");
+    assert_eq!(job.status, Some(JobStatus::Cancelled));
+    assert_eq!(stats(&job), stats(&cancelled));
+    assert_eq!(statistics_of(&rows), stats(&job));
+    for (id, status) in [
+        ("d1", DeviceJobStatus::Completed),
+        ("d2", DeviceJobStatus::Completed),
+        ("d3", DeviceJobStatus::Canceled),
+        ("d4", DeviceJobStatus::Canceled),
+    ] {
+        assert_eq!(row(&rows, id).status, Some(status), "{id}");
+    }
+    scheduler.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_racing_answers_on_other_threads_keeps_statistics_and_rows_consistent() {
+    let hub = hub(TestClock::new());
+    let count = 400;
+    let ids: Vec<String> = (0..count).map(|i| format!("quick-{i:03}")).collect();
+    let calls: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            add(&hub, id);
+            answering(&hub, id, 200)
+        })
+        .collect();
+    // One device never answers, so the job cannot finish before the cancel.
+    add(&hub, "silent");
+    let _silent = manual_devices(&hub, &["silent"]);
+    hub.set_job_dispatch_limit(8);
+    let scheduler = Scheduler::start(&hub);
+    hub.schedule_job("racing", patient_method_job())
+        .expect("scheduled");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let job = hub.get_job("racing").expect("job");
+        if job
+            .device_job_statistics
+            .is_some_and(|s| s.succeeded_count >= 50)
+        {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "too slow: {job:?}");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    // Answers keep arriving on the runtime's threads while the cancel commits.
+    let cancelled = hub.cancel_job("racing").expect("cancel");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let job = hub.get_job("racing").expect("job");
+    let rows = hub.device_jobs("racing").expect("rows");
+    assert_eq!(job.status, Some(JobStatus::Cancelled));
+    assert_eq!(
+        stats(&job),
+        stats(&cancelled),
+        "nothing recorded after the cancel"
+    );
+    assert_eq!(statistics_of(&rows), stats(&job));
+    let stats = stats(&job);
+    assert_eq!(stats.device_count, count + 1);
+    assert_eq!(
+        stats.running_count + stats.pending_count + stats.failed_count,
+        0
+    );
+    let canceled = rows
+        .iter()
+        .filter(|r| r.status == Some(DeviceJobStatus::Canceled))
+        .count();
+    assert_eq!(
+        usize::try_from(stats.succeeded_count).expect("count") + canceled,
+        rows.len(),
+        "every device is either done or canceled, once"
+    );
+    assert!(canceled >= 1, "the silent device at least");
+    for (id, calls) in ids.iter().zip(&calls) {
+        assert!(calls.load(Ordering::SeqCst) <= 1, "{id} called twice");
+        if row(&rows, id).status == Some(DeviceJobStatus::Completed) {
+            assert_eq!(calls.load(Ordering::SeqCst), 1, "{id}");
+        }
+    }
+    scheduler.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_twin_job_cancelled_mid_way_changed_exactly_the_twins_its_rows_say() {
+    let hub = hub(TestClock::new());
+    let count = 1500;
+    for i in 0..count {
+        add(&hub, &format!("twin-{i:04}"));
+    }
+    let scheduler = Scheduler::start(&hub);
+    hub.schedule_job("twins", twin_job("*")).expect("scheduled");
+    // Cancel as soon as some twins are done: from another thread than the one applying the
+    // chunks, so it may well arrive in the middle of one.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let cancelled = loop {
+        let job = hub.get_job("twins").expect("job");
+        if job
+            .device_job_statistics
+            .is_some_and(|s| s.succeeded_count > 0)
+        {
+            break hub.cancel_job("twins").expect("cancelled before the end");
+        }
+        assert!(std::time::Instant::now() < deadline, "too slow: {job:?}");
+        tokio::task::yield_now().await;
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let job = hub.get_job("twins").expect("job");
+    let rows = hub.device_jobs("twins").expect("rows");
+    assert_eq!(job.status, Some(JobStatus::Cancelled));
+    assert_eq!(
+        stats(&job),
+        stats(&cancelled),
+        "nothing recorded after the cancel"
+    );
+    assert_eq!(statistics_of(&rows), stats(&job));
+    let stats = stats(&job);
+    assert_eq!(stats.device_count, count);
+    assert!(
+        stats.succeeded_count > 0 && stats.succeeded_count < count,
+        "cancelled mid-way: {stats:?}"
+    );
+    assert_eq!(rows.len(), usize::try_from(count).expect("count"));
+    // A twin is changed (once: desired $version 2) exactly when its row is completed.
+    for row in &rows {
+        let id = row.device_id.as_deref().expect("device id");
+        let twin = hub.get_twin(id).expect("twin");
+        match row.status.as_ref().expect("status") {
+            DeviceJobStatus::Completed => {
+                assert_eq!(twin["tags"], json!({"building": "43"}), "{id}");
+                assert_eq!(twin["properties"]["desired"]["$version"], 2, "{id}");
+            }
+            DeviceJobStatus::Canceled => {
+                assert_eq!(twin["tags"], json!({}), "{id}");
+                assert_eq!(twin["properties"]["desired"]["$version"], 1, "{id}");
+            }
+            other => panic!("{id} is {other:?}"),
+        }
+    }
+    scheduler.stop().await;
+}
+
 // ---- REST ------------------------------------------------------------------------------------
 
 fn client_for(hub: &TestHub, connection: ServiceConnectionString) -> ServiceClient {

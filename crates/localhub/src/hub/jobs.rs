@@ -43,7 +43,10 @@
 //! notifying connected subscribers), which succeeds for offline devices too. Method jobs
 //! process devices concurrently, at most [`DEFAULT_DISPATCH_LIMIT`] at a time
 //! ([`Hub::set_job_dispatch_limit`]); twin jobs on an unthrottled tier apply the same merge
-//! to 256 twins per transaction, and on a throttled tier one device per paced slot.
+//! to 256 twins per transaction, their device rows written in that same transaction (a
+//! twin is changed exactly when its row says `completed`), and on a throttled tier one
+//! device per paced slot. The device set of a job over `*` is read as ids alone; a `WHERE`
+//! condition is evaluated on each twin as its row is read, keeping only the matching ids.
 //!
 //! Durability: jobs live in the `jobs` table, device rows in `device_jobs`. While a job is
 //! dispatched its device rows advance through a write-behind buffer, committed in one
@@ -98,7 +101,7 @@ use tokio_util::sync::CancellationToken;
 use super::tier::{RateLimiter, TierConfig};
 use super::twin::TwinState;
 use super::{
-    Hub, IfMatch, MethodCall, RESPONSE_TIMEOUT_DEFAULT, internal, load_twin_in, twin_error,
+    Hub, IfMatch, MethodCall, RESPONSE_TIMEOUT_DEFAULT, internal, load_twin_state_in, twin_error,
 };
 use crate::store::{self, Store, device_jobs, jobs::JobRow};
 
@@ -217,15 +220,18 @@ struct Waiting {
 /// any read of the job or its rows answers, and in the transaction that ends the job.
 ///
 /// Lock order: a `LiveJob`'s state, then the store.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct LiveJob {
     state: Mutex<LiveState>,
 }
 
 #[derive(Debug, Default)]
 struct LiveState {
-    /// The statistics, counting the buffered rows.
+    /// The statistics, counting the buffered rows; valid once `started`.
     stats: DeviceJobStatistics,
+    /// The job's device set is fixed and `stats` counts it; before that, the statistics are
+    /// counted from the rows.
+    started: bool,
     /// Device rows to write, at most one per device (its latest state).
     buffer: Vec<DeviceJob>,
     /// Where each device's row is in `buffer`.
@@ -235,13 +241,15 @@ struct LiveState {
 }
 
 impl LiveJob {
-    fn new(stats: DeviceJobStatistics) -> Self {
-        Self {
-            state: Mutex::new(LiveState {
-                stats,
-                ..LiveState::default()
-            }),
+    /// Starts keeping the statistics, from `stats`; false if the job was closed meanwhile.
+    fn start(&self, stats: DeviceJobStatistics) -> bool {
+        let mut state = lock(&self.state);
+        if state.closed {
+            return false;
         }
+        state.stats = stats;
+        state.started = true;
+        true
     }
 
     /// Buffers `row`, whose device was `from` (its statistics move to the row's status);
@@ -255,11 +263,12 @@ impl LiveJob {
         lock(&self.state).flush(store)
     }
 
-    /// The statistics, once the rows they count are committed.
-    fn statistics(&self, store: &Store) -> Result<DeviceJobStatistics, HubError> {
+    /// The statistics, once the rows they count are committed; `None` before the job has
+    /// started or after it closed (count the rows then).
+    fn statistics(&self, store: &Store) -> Result<Option<DeviceJobStatistics>, HubError> {
         let mut state = lock(&self.state);
         state.flush(store)?;
-        Ok(state.stats)
+        Ok((state.started && !state.closed).then_some(state.stats))
     }
 }
 
@@ -269,16 +278,7 @@ impl LiveState {
         if self.closed {
             return false;
         }
-        if let Some(count) = status_count(&mut self.stats, from) {
-            *count = count.saturating_sub(1);
-        }
-        if let Some(count) = row
-            .status
-            .as_ref()
-            .and_then(|s| status_count(&mut self.stats, s))
-        {
-            *count = count.saturating_add(1);
-        }
+        self.count(&row, from);
         let device = row.device_id.clone().unwrap_or_default();
         match self.index.get(&device) {
             Some(&at) => self.buffer[at] = row,
@@ -293,6 +293,20 @@ impl LiveState {
             tracing::warn!(%error, "cannot record the job's device results (will retry)");
         }
         true
+    }
+
+    /// Moves the statistics of a device that was `from` to `row`'s status.
+    fn count(&mut self, row: &DeviceJob, from: &DeviceJobStatus) {
+        if let Some(count) = status_count(&mut self.stats, from) {
+            *count = count.saturating_sub(1);
+        }
+        if let Some(count) = row
+            .status
+            .as_ref()
+            .and_then(|s| status_count(&mut self.stats, s))
+        {
+            *count = count.saturating_add(1);
+        }
     }
 
     fn flush(&mut self, store: &Store) -> Result<(), HubError> {
@@ -577,8 +591,12 @@ impl Hub {
 
     fn with_statistics(&self, mut job: JobResponse) -> Result<JobResponse, HubError> {
         let id = job.job_id.clone().unwrap_or_default();
-        let stats = match self.live_job(&id) {
+        let live = match self.live_job(&id) {
             Some(live) => live.statistics(self.store())?,
+            None => None,
+        };
+        let stats = match live {
+            Some(stats) => stats,
             None => self
                 .store()
                 .read(|conn| device_jobs::statistics(conn, &id))
@@ -788,9 +806,12 @@ impl Hub {
             }
             running.insert(id.clone(), token.clone());
         }
+        // Registered before the job starts, so that a cancel at any point closes it.
+        let live = Arc::new(LiveJob::default());
+        lock(&self.jobs().live).insert(id.clone(), live.clone());
         let hub = self.clone();
         tasks.spawn(async move {
-            if let Err(error) = hub.execute_job(&id, &token).await {
+            if let Err(error) = hub.execute_job(&id, &token, &live).await {
                 tracing::warn!(job = %id, %error, "the job failed inside localhub");
                 let reason = format!("localhub could not run the job: {}", error.message);
                 if let Err(error) = hub.end_job(&id, JobStatus::Failed, Some(reason)) {
@@ -804,7 +825,12 @@ impl Hub {
 
     // ----- running a job ----------------------------------------------------------------
 
-    async fn execute_job(&self, id: &str, cancel: &CancellationToken) -> Result<(), HubError> {
+    async fn execute_job(
+        &self,
+        id: &str,
+        cancel: &CancellationToken,
+        live: &Arc<LiveJob>,
+    ) -> Result<(), HubError> {
         let Some(row) = self
             .store()
             .read(|conn| store::jobs::get(conn, id))
@@ -812,16 +838,36 @@ impl Hub {
         else {
             return Ok(());
         };
-        let row = match row.status() {
+        let (row, todo, stats) = match row.status() {
             JobStatus::Queued
             | JobStatus::Enqueued
             | JobStatus::Pending
             | JobStatus::Scheduled
             | JobStatus::Unknown => match self.start_job(row)? {
-                Some(row) => row,
+                Some((row, todo)) => {
+                    let count = i32::try_from(todo.len()).unwrap_or(i32::MAX);
+                    let stats = DeviceJobStatistics {
+                        device_count: count,
+                        pending_count: count,
+                        ..DeviceJobStatistics::default()
+                    };
+                    (row, todo, stats)
+                }
                 None => return Ok(()),
             },
-            JobStatus::Running => self.resume_job(row)?,
+            JobStatus::Running => {
+                let row = self.resume_job(row)?;
+                let (todo, stats) = self
+                    .store()
+                    .read(|conn| {
+                        Ok((
+                            device_jobs::for_job(conn, id, true)?,
+                            device_jobs::statistics(conn, id)?,
+                        ))
+                    })
+                    .map_err(internal)?;
+                (row, todo, stats)
+            }
             JobStatus::Completed
             | JobStatus::Failed
             | JobStatus::Cancelled
@@ -837,18 +883,11 @@ impl Hub {
         let started = row.run_started.unwrap_or_else(|| self.now());
         let left = budget.saturating_sub(elapsed_since(started, self.now()));
         let deadline = Instant::now() + left;
-        let (todo, stats) = self
-            .store()
-            .read(|conn| {
-                Ok((
-                    device_jobs::for_job(conn, id, true)?,
-                    device_jobs::statistics(conn, id)?,
-                ))
-            })
-            .map_err(internal)?;
-        let live = Arc::new(LiveJob::new(stats));
-        lock(&self.jobs().live).insert(id.to_owned(), live.clone());
-        match self.dispatch(&row.job, todo, deadline, cancel, &live).await {
+        if !live.start(stats) {
+            // Cancelled meanwhile.
+            return Ok(());
+        }
+        match self.dispatch(&row.job, todo, deadline, cancel, live).await {
             Ending::Cancelled => Ok(()),
             Ending::Done => self.end_job(id, JobStatus::Completed, None),
             Ending::Expired => {
@@ -873,9 +912,10 @@ impl Hub {
         }
     }
 
-    /// Fixes the device set and marks the job `running`; `None` if the job failed on its
-    /// condition or was cancelled meanwhile.
-    fn start_job(&self, row: JobRow) -> Result<Option<JobRow>, HubError> {
+    /// Fixes the device set and marks the job `running`; returns the job and its device rows
+    /// (all `pending`), or `None` if the job failed on its condition or was cancelled
+    /// meanwhile.
+    fn start_job(&self, row: JobRow) -> Result<Option<(JobRow, Vec<DeviceJob>)>, HubError> {
         let id = row.id().to_owned();
         let condition = row.job.query_condition.clone().unwrap_or_default();
         let condition = match iothub_query::parse_condition(&condition) {
@@ -891,13 +931,7 @@ impl Hub {
                 return Ok(None);
             }
         };
-        let targets: Vec<String> = self
-            .twin_documents()?
-            .iter()
-            .filter(|doc| condition.matches(doc))
-            .filter_map(|doc| doc.get("deviceId").and_then(Value::as_str))
-            .map(str::to_owned)
-            .collect();
+        let targets = self.job_targets(&condition)?;
         let now = self.now();
         self.store().transaction(|tx| {
             let Some(mut current) = store::jobs::get(tx, &id)? else {
@@ -918,9 +952,10 @@ impl Hub {
             current.job.status = Some(JobStatus::Running);
             current.run_started = Some(now);
             store::jobs::update(tx, &current)?;
-            for device_id in &targets {
+            let mut rows = Vec::with_capacity(targets.len());
+            for device_id in targets {
                 let row = DeviceJob {
-                    device_id: Some(device_id.clone()),
+                    device_id: Some(device_id),
                     job_id: Some(id.clone()),
                     job_type: current.job.job_type.clone(),
                     status: Some(DeviceJobStatus::Pending),
@@ -929,8 +964,9 @@ impl Hub {
                     ..DeviceJob::default()
                 };
                 device_jobs::put(tx, &row)?;
+                rows.push(row);
             }
-            Ok::<_, HubError>(Some(current))
+            Ok::<_, HubError>(Some((current, rows)))
         })
     }
 
@@ -1048,8 +1084,9 @@ impl Hub {
     }
 
     /// A twin job on an unthrottled tier: patches the twins [`TWIN_CHUNK`] devices per
-    /// transaction, their rows recorded under the same lock of `live` (so a cancel or the
-    /// deadline falls between chunks), then notifies the connected devices.
+    /// transaction, writing their finished rows in the same transaction under the lock of
+    /// `live` (so a cancel or the deadline falls between chunks, and a chunk's twins and rows
+    /// are committed together), then notifies the connected devices.
     async fn dispatch_twins(
         &self,
         (tags, desired): &super::WritableParts,
@@ -1062,7 +1099,9 @@ impl Hub {
             .into_iter()
             .filter(|d| d.device_id.is_some() && d.status == Some(DeviceJobStatus::Pending))
             .collect();
-        for chunk in todo.chunks(TWIN_CHUNK) {
+        let mut todo = todo.into_iter().peekable();
+        while todo.peek().is_some() {
+            let chunk: Vec<DeviceJob> = todo.by_ref().take(TWIN_CHUNK).collect();
             if cancel.is_cancelled() {
                 return Ending::Cancelled;
             }
@@ -1076,40 +1115,55 @@ impl Hub {
                 if state.closed {
                     return Ending::Cancelled;
                 }
-                let applied = self.store().transaction(|tx| {
-                    let mut results = Vec::with_capacity(chunk.len());
-                    for device in chunk {
-                        let id = device.device_id.as_deref().unwrap_or_default();
-                        let result = load_twin_in(tx, id).and_then(|(_, mut twin)| {
+                let rows = self.store().transaction(|tx| {
+                    // Anything buffered goes first (nothing is, for a twin job).
+                    device_jobs::advance(tx, &state.buffer)?;
+                    let mut rows = Vec::with_capacity(chunk.len());
+                    for device in &chunk {
+                        let id = device.device_id.clone().unwrap_or_default();
+                        let result = load_twin_state_in(tx, &id).and_then(|mut twin| {
                             let note = twin
                                 .patch(tags.as_ref(), desired.as_ref(), now)
                                 .map_err(twin_error)?;
-                            store::twins::put(tx, id, &twin)?;
+                            store::twins::put(tx, &id, &twin)?;
                             Ok(note)
                         });
-                        results.push(result);
+                        let result = result.map(|note| {
+                            if let Some(note) = note {
+                                notifications.push((id, note));
+                            }
+                            None
+                        });
+                        let running = DeviceJob {
+                            start_time_utc: Some(now),
+                            ..device.clone()
+                        };
+                        rows.push(finished_row(running, result, now));
                     }
-                    Ok::<_, HubError>(results)
+                    device_jobs::advance(tx, &rows)?;
+                    Ok::<_, HubError>(rows)
                 });
-                let results = match applied {
-                    Ok(results) => results,
-                    Err(error) => vec![Err(error); chunk.len()],
-                };
-                for (device, result) in chunk.iter().zip(results) {
-                    let result = result.map(|note| {
-                        if let (Some(note), Some(id)) = (note, device.device_id.clone()) {
-                            notifications.push((id, note));
+                match rows {
+                    Ok(rows) => {
+                        state.buffer.clear();
+                        state.index.clear();
+                        for row in &rows {
+                            state.count(row, &DeviceJobStatus::Pending);
                         }
-                        None
-                    });
-                    let running = DeviceJob {
-                        status: Some(DeviceJobStatus::Running),
-                        start_time_utc: Some(now),
-                        last_updated_date_time_utc: Some(now),
-                        ..device.clone()
-                    };
-                    let done = finished_row(running, result, now);
-                    state.record(self.store(), done, &DeviceJobStatus::Pending);
+                    }
+                    Err(error) => {
+                        // Nothing of the chunk was written: its devices fail with the error
+                        // (recorded through the buffer, which retries).
+                        notifications.clear();
+                        for device in chunk {
+                            let running = DeviceJob {
+                                start_time_utc: Some(now),
+                                ..device
+                            };
+                            let done = finished_row(running, Err(error.clone()), now);
+                            state.record(self.store(), done, &DeviceJobStatus::Pending);
+                        }
+                    }
                 }
             }
             for (id, note) in notifications {

@@ -420,7 +420,7 @@ impl Hub {
         };
         let now = self.now();
         self.store().transaction(|tx| {
-            let (_, mut twin) = load_twin_in(tx, id)?;
+            let mut twin = load_twin_state_in(tx, id)?;
             let version = twin.patch_reported(patch, now).map_err(twin_error)?;
             store::twins::put(tx, id, &twin)?;
             Ok::<_, HubError>(version)
@@ -440,27 +440,7 @@ impl Hub {
     }
 
     fn twin_json(&self, id: &str, identity: &DeviceIdentity, twin: &TwinState) -> Value {
-        let connected = self.is_connected(id);
-        json!({
-            "deviceId": id,
-            "etag": twin.etag(),
-            "deviceEtag": identity.etag,
-            "status": identity.status.as_ref().map(|s| s.as_str()).unwrap_or("enabled"),
-            "statusUpdateTime": identity.status_updated_time.unwrap_or(HubTime::NEVER),
-            "connectionState": if connected { "Connected" } else { "Disconnected" },
-            "lastActivityTime": identity.last_activity_time.unwrap_or(HubTime::NEVER),
-            "cloudToDeviceMessageCount": 0,
-            "authenticationType": "sas",
-            "x509Thumbprint": {"primaryThumbprint": null, "secondaryThumbprint": null},
-            "modelId": "",
-            "version": twin.version,
-            "tags": twin.tags,
-            "properties": {
-                "desired": twin.desired.to_json(),
-                "reported": twin.reported.to_json(),
-            },
-            "capabilities": {"iotEdge": false},
-        })
+        twin_document(id, identity, twin, self.is_connected(id))
     }
 
     fn notify_desired(&self, id: &str, patch: Value) {
@@ -531,22 +511,47 @@ impl Hub {
 
     /// Every twin as the REST API shows it: the documents `FROM devices` ranges over.
     fn twin_documents(&self) -> Result<Vec<Value>, HubError> {
-        let (identities, twins) = self
-            .store()
-            .read(|conn| Ok((store::devices::all(conn)?, store::twins::all(conn)?)))
-            .map_err(internal)?;
-        let identities: HashMap<String, DeviceIdentity> = identities
-            .into_iter()
-            .filter_map(|i| i.device_id.clone().map(|id| (id, i)))
-            .collect();
-        Ok(twins
-            .iter()
-            .filter_map(|(id, twin)| {
-                identities
-                    .get(id)
-                    .map(|identity| self.twin_json(id, identity, twin))
+        let mut documents = Vec::new();
+        self.for_each_twin_document(|document| {
+            documents.push(document);
+        })?;
+        Ok(documents)
+    }
+
+    /// Calls `f` with every twin as the REST API shows it, in device id order, one at a time.
+    fn for_each_twin_document(&self, mut f: impl FnMut(Value)) -> Result<(), HubError> {
+        // The connection states, taken first: the devices lock is not taken under the store's.
+        let connected: std::collections::HashSet<String> =
+            self.devices().live.keys().cloned().collect();
+        self.store()
+            .read(|conn| {
+                store::twins::for_each(conn, |id, identity, twin| {
+                    f(twin_document(id, &identity, &twin, connected.contains(id)));
+                    Ok::<_, store::StoreError>(())
+                })
             })
-            .collect())
+            .map_err(internal)
+    }
+
+    /// The ids of the devices a job's `condition` selects now, in order. `*` reads only the
+    /// ids; a `WHERE` condition is evaluated on each twin document as its row is read, so
+    /// only the ids of the matching devices are kept.
+    pub(super) fn job_targets(
+        &self,
+        condition: &iothub_query::Condition,
+    ) -> Result<Vec<String>, HubError> {
+        if condition.is_all() {
+            return self.store().read(store::twins::ids).map_err(internal);
+        }
+        let mut targets = Vec::new();
+        self.for_each_twin_document(|document| {
+            if condition.matches(&document)
+                && let Some(id) = document.get("deviceId").and_then(Value::as_str)
+            {
+                targets.push(id.to_owned());
+            }
+        })?;
+        Ok(targets)
     }
 
     // ----- device connections ---------------------------------------------------------------
@@ -680,7 +685,13 @@ impl Hub {
         method: &CloudToDeviceMethod,
     ) -> Result<CloudToDeviceMethodResult, HubError> {
         let call = MethodCall::validate(method)?;
-        self.get_device(device_id)?;
+        if !self
+            .store()
+            .read(|conn| store::devices::exists(conn, device_id))
+            .map_err(internal)?
+        {
+            return Err(device_not_found(device_id));
+        }
 
         let deadline = tokio::time::Instant::now() + call.connect_timeout;
         let (rid, reply) = loop {
@@ -820,6 +831,30 @@ impl MethodCall {
     }
 }
 
+/// A twin as the REST API shows it.
+fn twin_document(id: &str, identity: &DeviceIdentity, twin: &TwinState, connected: bool) -> Value {
+    json!({
+        "deviceId": id,
+        "etag": twin.etag(),
+        "deviceEtag": identity.etag,
+        "status": identity.status.as_ref().map(|s| s.as_str()).unwrap_or("enabled"),
+        "statusUpdateTime": identity.status_updated_time.unwrap_or(HubTime::NEVER),
+        "connectionState": if connected { "Connected" } else { "Disconnected" },
+        "lastActivityTime": identity.last_activity_time.unwrap_or(HubTime::NEVER),
+        "cloudToDeviceMessageCount": 0,
+        "authenticationType": "sas",
+        "x509Thumbprint": {"primaryThumbprint": null, "secondaryThumbprint": null},
+        "modelId": "",
+        "version": twin.version,
+        "tags": twin.tags,
+        "properties": {
+            "desired": twin.desired.to_json(),
+            "reported": twin.reported.to_json(),
+        },
+        "capabilities": {"iotEdge": false},
+    })
+}
+
 fn load_twin_in(
     conn: &rusqlite::Connection,
     id: &str,
@@ -827,6 +862,12 @@ fn load_twin_in(
     let identity = store::devices::get(conn, id)?.ok_or_else(|| device_not_found(id))?;
     let twin = store::twins::get(conn, id)?.ok_or_else(|| device_not_found(id))?;
     Ok((identity, twin))
+}
+
+/// The twin of `id` alone (a device's twin exists exactly as long as its identity: both are
+/// written and deleted in one transaction).
+fn load_twin_state_in(conn: &rusqlite::Connection, id: &str) -> Result<TwinState, HubError> {
+    store::twins::get(conn, id)?.ok_or_else(|| device_not_found(id))
 }
 
 /// What a twin PATCH or PUT may change: `tags` and `properties.desired`, each if present.

@@ -10,7 +10,7 @@ use bytes::BytesMut;
 use iothub::model::{DeviceStatus, ErrorCode, HubError};
 use rumqttc::mqttbytes::Error as CodecError;
 use rumqttc::mqttbytes::v4::Packet;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -35,10 +35,18 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long closing the stream (TLS close, WebSocket close) may take once it is over.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// The outgoing buffer keeps up to this much capacity between writes; a larger one (after a
+/// twin document, say) is freed once written. Idle connections are most of a fleet.
+const KEPT_OUTGOING: usize = 512;
+
 /// Serves one device connection on `stream` until it closes or `shutdown` is cancelled.
+///
+/// The stream is read through its own buffer (rustls keeps one per connection anyway), so an
+/// idle connection holds no read buffer here: bytes are copied out only when some arrive,
+/// and only a partial packet stays between reads.
 pub async fn run<S>(stream: S, hub: Hub, stats: MqttStats, shutdown: CancellationToken)
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send,
+    S: AsyncBufRead + AsyncWrite + Unpin + Send,
 {
     let mut connection = Connection {
         session: Session::new(hub.host_name(), now()),
@@ -48,7 +56,7 @@ where
         outgoing: BytesMut::new(),
     };
     let mut stream = stream;
-    let mut incoming = BytesMut::with_capacity(4096);
+    let mut incoming = BytesMut::new();
     let reason = loop {
         let deadline = connection.session.deadline();
         let timer = async {
@@ -65,9 +73,19 @@ where
         };
         let closed = tokio::select! {
             () = shutdown.cancelled() => Some(CloseReason::Shutdown),
-            read = stream.read_buf(&mut incoming) => match read {
-                Ok(0) => Some(CloseReason::Io("closed by the device".to_owned())),
-                Ok(_) => connection.on_bytes(&mut incoming),
+            read = stream.fill_buf() => match read {
+                Ok([]) => Some(CloseReason::Io("closed by the device".to_owned())),
+                Ok(bytes) => {
+                    let count = bytes.len();
+                    incoming.extend_from_slice(bytes);
+                    stream.consume(count);
+                    let closed = connection.on_bytes(&mut incoming);
+                    if incoming.is_empty() {
+                        // Frees the buffer once the packets decoded from it are gone.
+                        incoming = BytesMut::new();
+                    }
+                    closed
+                }
                 Err(error) => Some(CloseReason::Io(error.to_string())),
             },
             message = inbox => match message {
@@ -233,7 +251,11 @@ impl Connection {
                 "writing to the device timed out".to_owned(),
             )),
         };
-        self.outgoing.clear();
+        if self.outgoing.capacity() > KEPT_OUTGOING {
+            self.outgoing = BytesMut::new();
+        } else {
+            self.outgoing.clear();
+        }
         result
     }
 }

@@ -124,7 +124,12 @@ async fn upgrade(
                 tracker: _,
             } = endpoint;
             tokio::join!(
-                connection::run(mqtt_end, hub, stats, shutdown.clone()),
+                connection::run(
+                    tokio::io::BufReader::new(mqtt_end),
+                    hub,
+                    stats,
+                    shutdown.clone()
+                ),
                 pump(socket, pump_end, shutdown),
             );
             drop(token);

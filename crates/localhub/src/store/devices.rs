@@ -27,13 +27,19 @@ pub fn put(conn: &Connection, id: &str, identity: &DeviceIdentity) -> Result<(),
 /// The identity of `id`, if registered.
 pub fn get(conn: &Connection, id: &str) -> Result<Option<DeviceIdentity>, StoreError> {
     let text: Option<String> = conn
-        .query_row(
-            "SELECT identity FROM devices WHERE device_id = ?1",
-            params![id],
-            |row| row.get(0),
-        )
+        .prepare_cached("SELECT identity FROM devices WHERE device_id = ?1")?
+        .query_row(params![id], |row| row.get(0))
         .optional()?;
     Ok(text.map(|t| serde_json::from_str(&t)).transpose()?)
+}
+
+/// Whether `id` is registered (without reading its identity).
+pub fn exists(conn: &Connection, id: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM devices WHERE device_id = ?1")?
+        .query_row(params![id], |_| Ok(()))
+        .optional()?
+        .is_some())
 }
 
 /// Up to `limit` identities, oldest first.

@@ -2,6 +2,8 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use iothub::model::DeviceIdentity;
+
 use super::StoreError;
 use crate::hub::twin::TwinState;
 
@@ -27,11 +29,8 @@ pub fn put(conn: &Connection, id: &str, twin: &TwinState) -> Result<(), StoreErr
 /// The twin of `id`, if any.
 pub fn get(conn: &Connection, id: &str) -> Result<Option<TwinState>, StoreError> {
     let text: Option<String> = conn
-        .query_row(
-            "SELECT state FROM twins WHERE device_id = ?1",
-            params![id],
-            |row| row.get(0),
-        )
+        .prepare_cached("SELECT state FROM twins WHERE device_id = ?1")?
+        .query_row(params![id], |row| row.get(0))
         .optional()?;
     Ok(text.map(|t| serde_json::from_str(&t)).transpose()?)
 }
@@ -55,4 +54,44 @@ pub fn all(conn: &Connection) -> Result<Vec<(String, TwinState)>, StoreError> {
         out.push((id, serde_json::from_str(&state)?));
     }
     Ok(out)
+}
+
+/// The ids of the registered devices that have a twin (every one does), in order, without
+/// reading any document: the device set of a job over `*`.
+pub fn ids(conn: &Connection) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT t.device_id FROM twins t JOIN devices d ON d.device_id = t.device_id
+         ORDER BY t.device_id",
+    )?;
+    let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Calls `f` with each registered device's id, identity and twin, in device id order, one
+/// row at a time (nothing is kept): for evaluating a condition over every twin without
+/// holding them all. Stops at the first error `f` returns.
+pub fn for_each<E: From<StoreError>>(
+    conn: &Connection,
+    mut f: impl FnMut(&str, DeviceIdentity, TwinState) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT t.device_id, d.identity, t.state FROM twins t
+             JOIN devices d ON d.device_id = t.device_id ORDER BY t.device_id",
+        )
+        .map_err(StoreError::from)?;
+    let mut rows = stmt.query([]).map_err(StoreError::from)?;
+    while let Some(row) = rows.next().map_err(StoreError::from)? {
+        let text = |column: usize| -> Result<&str, StoreError> {
+            let value = row.get_ref(column)?;
+            value
+                .as_str()
+                .map_err(|error| StoreError::Sqlite(error.into()))
+        };
+        let id = text(0)?;
+        let identity: DeviceIdentity = serde_json::from_str(text(1)?).map_err(StoreError::from)?;
+        let state: TwinState = serde_json::from_str(text(2)?).map_err(StoreError::from)?;
+        f(id, identity, state)?;
+    }
+    Ok(())
 }
