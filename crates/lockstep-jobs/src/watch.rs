@@ -252,11 +252,7 @@ impl JobWatcher {
         let job_id = job_id.to_owned();
         self.inner.tracker.spawn(async move {
             poll_job(&inner, &job_id).await;
-            inner
-                .watching
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .remove(&job_id);
+            inner.forget(&job_id);
         });
         true
     }
@@ -312,6 +308,25 @@ impl JobWatcher {
             .watching
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Inner {
+    /// Drops `job_id` from the watched set.
+    fn forget(&self, job_id: &str) {
+        self.watching
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(job_id);
+    }
+
+    /// Sends `update`; false if nobody listens any more. The job leaves the watched set
+    /// before its last update goes out, so that a receiver of it sees it unwatched.
+    async fn send(&self, update: JobUpdate) -> bool {
+        if !update.watching {
+            self.forget(&update.job_id);
+        }
+        self.updates.send(update).await.is_ok()
     }
 }
 
@@ -411,10 +426,11 @@ async fn poll_job(inner: &Inner, job_id: &str) {
                 let send = changed || update.device_rows_read.is_some() || update.problem.is_some();
                 last = Some(job);
                 delay = backoff.delay(changed);
-                if send && inner.updates.send(update).await.is_err() {
+                if stop {
+                    inner.send(update).await;
                     return;
                 }
-                if stop {
+                if send && !inner.send(update).await {
                     return;
                 }
                 continue;
@@ -433,7 +449,7 @@ async fn poll_job(inner: &Inner, job_id: &str) {
             }
         };
         let stop = !update.watching;
-        if inner.updates.send(update).await.is_err() || stop {
+        if !inner.send(update).await || stop {
             return;
         }
     }
