@@ -33,6 +33,8 @@ before(async () => {
 });
 
 after(async () => {
+  // The last picture tells what the window showed when something failed.
+  if (app) await screenshot(app.browser, "99-last").catch(() => {});
   await app?.close();
 });
 

@@ -113,7 +113,7 @@ export interface DesiredRow {
   changed: boolean;
 }
 
-function isObject(value: JsonValue | null | undefined): value is { [key in string]?: JsonValue } {
+function isObject(value: JsonValue | null | undefined): value is { [key in string]: JsonValue } {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
