@@ -4,8 +4,8 @@
 //!
 //! Per job: read it (`GET /jobs/v2/{id}`); when its status or statistics changed, read its
 //! device rows (`SELECT * FROM devices.jobs WHERE devices.jobs.jobId = '<id>'`, every page)
-//! at most once per [`WatchOptions::device_rows_every`], and always once more when it
-//! finishes; stop at `completed`, `failed` or `cancelled`, or when the hub no longer knows
+//! at most once per [`WatchOptions::device_rows_every`] (or four times as long as the last
+//! read took, for jobs of many devices), and always once more when it finishes; stop at `completed`, `failed` or `cancelled`, or when the hub no longer knows
 //! the job. The delay between polls starts at [`WatchOptions::first_delay`] (~1 s), doubles
 //! while nothing changes up to [`WatchOptions::max_delay`] (~10 s), and starts over after a
 //! change. [`JobWatcher::pause`] (window hidden) holds every poll until
@@ -382,6 +382,8 @@ async fn poll_job(inner: &Inner, job_id: &str) {
     let mut paused = inner.paused.subscribe();
     let mut last: Option<JobResponse> = None;
     let mut rows_read_at: Option<Instant> = None;
+    // A job with many devices takes many pages to read: it is read less often.
+    let mut rows_every = options.device_rows_every;
     let mut rows_stale = true;
     let mut delay = Duration::ZERO;
     loop {
@@ -393,8 +395,7 @@ async fn poll_job(inner: &Inner, job_id: &str) {
                 let changed = last.as_ref() != Some(&job);
                 rows_stale |= changed;
                 let finished = job.status.as_ref().is_some_and(|s| s.is_finished());
-                let rows_due =
-                    rows_read_at.is_none_or(|at| at.elapsed() >= options.device_rows_every);
+                let rows_due = rows_read_at.is_none_or(|at| at.elapsed() >= rows_every);
                 let read_rows = rows_stale && (finished || rows_due);
                 let mut update = JobUpdate {
                     profile_id: inner.profile_id.clone(),
@@ -409,10 +410,12 @@ async fn poll_job(inner: &Inner, job_id: &str) {
                     Err(error) => tracing::warn!(job_id, %error, "archiving a job failed"),
                 }
                 if read_rows {
+                    let started = Instant::now();
                     match read_device_rows(inner, job_id).await {
                         Ok(count) => {
                             update.device_rows_read = Some(count);
                             rows_read_at = Some(Instant::now());
+                            rows_every = options.device_rows_every.max(started.elapsed() * 4);
                             rows_stale = false;
                         }
                         Err(problem) => update.problem = Some(problem),
