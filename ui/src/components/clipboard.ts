@@ -1,15 +1,25 @@
-// Copying text to the clipboard: the async Clipboard API where the webview allows it, else the
-// old selection + execCommand("copy") route through a hidden textarea.
+// Copying text to the clipboard from a click. WebKit only lets a page write the clipboard
+// during the user's gesture, so text that must first be fetched from Rust (a revealed secret)
+// goes through a ClipboardItem holding a promise, which keeps the gesture; plain text uses
+// writeText, and the last resort is a hidden textarea + execCommand("copy").
 
-/** Copies `text`; resolves true when some route reported success. */
-export async function copyText(text: string): Promise<boolean> {
-  try {
-    if (navigator.clipboard?.writeText) {
-      await navigator.clipboard.writeText(text);
+/** Copies `source`; call it synchronously from the click handler. Resolves true on success. */
+export async function copyText(source: string | Promise<string>): Promise<boolean> {
+  if (typeof source !== "string" && typeof ClipboardItem !== "undefined") {
+    try {
+      const blob = source.then((text) => new Blob([text], { type: "text/plain" }));
+      await navigator.clipboard.write([new ClipboardItem({ "text/plain": blob })]);
       return true;
+    } catch {
+      // Not supported here, or fetching the text failed: the await below says which.
     }
+  }
+  const text = await source;
+  try {
+    await navigator.clipboard.writeText(text);
+    return true;
   } catch {
-    // Not allowed here (no secure context, no user activation): fall back below.
+    // No Clipboard API here, or the gesture is gone: fall back below.
   }
   return copyWithTextarea(text);
 }
