@@ -136,6 +136,36 @@ test("unlockDoor unlocks it, and an unknown method answers 404 with a message", 
   await screenshot(browser, "lock-unlocked", docsScreenshotsDir);
 });
 
+test("rehearsal switches and connect/disconnect change what the hub sees", async () => {
+  const { browser } = app;
+  const connection = await byTestId("device-connection");
+
+  await (await byTestId("knob-error-status")).click();
+  await eventually(
+    async () => (await (await byTestId("knob-error-status")).isSelected()) === true,
+    "the error switch to be on",
+  );
+  const refused = await invokeMethod(hub, DEVICE, "lockDoor", { lockTime: "1m" });
+  assert.equal(refused.body?.status, 500, JSON.stringify(refused.body));
+  assert.equal(await (await byTestId("door-lock")).getAttribute("data-state"), "unlocked");
+  await screenshot(browser, "03b-error-status");
+  await (await byTestId("knob-error-status")).click();
+  await eventually(
+    async () => (await (await byTestId("knob-error-status")).isSelected()) === false,
+    "the error switch to be off",
+  );
+
+  await (await byTestId("knob-offline")).click();
+  await waitForAttribute(connection, "data-state", "offline");
+  await (await byTestId("knob-offline")).click();
+  await waitForAttribute(connection, "data-state", "connected", 30_000);
+
+  await (await byTestId("disconnect-lock")).click();
+  await waitForAttribute(connection, "data-state", "disconnected");
+  await (await byTestId("connect-lock")).click();
+  await waitForAttribute(connection, "data-state", "connected", 30_000);
+});
+
 test("the local hub view shows ports, CA and connection strings, masked until revealed", async () => {
   const { browser } = app;
   await (await byTestId("local-hub-nav")).click();
