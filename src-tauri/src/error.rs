@@ -41,6 +41,9 @@ pub enum ErrorCode {
     HubUnreachable,
     /// The hub refused the key, or the policy lacks a permission.
     Unauthorized,
+    /// The hub refused a job operation (e.g. a taken job id, too many active jobs); the
+    /// message says what happened and what to do.
+    HubRejected,
 }
 
 impl CommandError {
@@ -63,6 +66,7 @@ impl From<CoreError> for CommandError {
             CoreError::NotFound(_) => (ErrorCode::NotFound, None),
             CoreError::HubUnreachable(_) => (ErrorCode::HubUnreachable, None),
             CoreError::Unauthorized(_) => (ErrorCode::Unauthorized, None),
+            CoreError::HubRejected(_) => (ErrorCode::HubRejected, None),
             CoreError::Internal(_) => (ErrorCode::Internal, None),
         };
         Self {
@@ -117,6 +121,7 @@ mod tests {
             (CoreError::NotFound("x".into()), "notFound"),
             (CoreError::HubUnreachable("x".into()), "hubUnreachable"),
             (CoreError::Unauthorized("x".into()), "unauthorized"),
+            (CoreError::HubRejected("x".into()), "hubRejected"),
             (CoreError::Internal("x".into()), "internal"),
         ] {
             assert_eq!(

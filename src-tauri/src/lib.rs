@@ -34,9 +34,13 @@ use tauri::{AppHandle, Manager, Runtime};
 /// their own [`CoreConfig`] (temporary dirs, port 0) after building.
 pub fn builder<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
     builder
+        .plugin(tauri_plugin_notification::init())
         .setup(|app| {
             let paths = app.path();
-            let config = CoreConfig::new(paths.app_data_dir()?, paths.app_config_dir()?);
+            let config = CoreConfig {
+                downloads_dir: paths.download_dir().ok(),
+                ..CoreConfig::new(paths.app_data_dir()?, paths.app_config_dir()?)
+            };
             start(app.handle(), config);
             Ok(())
         })
@@ -60,6 +64,21 @@ pub fn builder<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
             commands::lock::connect_lock,
             commands::lock::disconnect_lock,
             commands::lock::set_lock_knobs,
+            commands::jobs::job_defaults,
+            commands::jobs::validate_job,
+            commands::jobs::preview_condition,
+            commands::jobs::submit_job,
+            commands::jobs::render_job,
+            commands::jobs::list_jobs,
+            commands::jobs::refresh_jobs,
+            commands::jobs::job_detail,
+            commands::jobs::device_results,
+            commands::jobs::cancel_job,
+            commands::jobs::clone_job,
+            commands::jobs::export_results,
+            commands::jobs::set_window_visible,
+            commands::fleet::fleet_status,
+            commands::fleet::add_simulated_devices,
         ])
 }
 

@@ -9,6 +9,10 @@
 //! - profiles: list, errors as `{code, message, field?}` (malformed string, bad colour,
 //!   local profile not deletable, unknown profile), rename with `profiles-changed`;
 //! - the local hub view and revealing its secret;
+//! - jobs: defaults, submit a `lockDoor` job on this lock (`job-updated` to completed, the
+//!   lock locks), `list_jobs`, `job_detail`, `render_job`, a taken job id as `hubRejected`, an
+//!   invalid draft, an unknown argument value refused, `set_window_visible`;
+//! - the fleet: `fleet_status`, a count that is not offered is `invalidInput`;
 //! - no keychain: `keychainUnavailable`;
 //! - unknown commands are refused.
 
@@ -82,6 +86,7 @@ fn app_with(secrets: SecretOpener) -> TestApp {
         config_dir: dir.path().join("config"),
         ports: LocalHubPorts::Any,
         secrets,
+        downloads_dir: None,
     };
     let app = lockstep_lib::builder(mock_builder())
         .build(mock_context(noop_assets()))
@@ -390,4 +395,104 @@ fn unknown_commands_are_refused() {
     let app = app();
     assert!(app.invoke("no_such_command", json!({})).is_err());
     assert!(app.invoke("toggle_door_lock", json!({})).is_err());
+}
+
+#[test]
+fn a_submitted_job_is_updated_listed_and_detailed() {
+    let app = app();
+    app.ready();
+    app.connected();
+    let updates = app.listen("job-updated");
+    let defaults = app.ok("job_defaults", json!({}));
+    assert_eq!(defaults["lockDeviceId"], "door-lock-1");
+    let mut draft = defaults["draft"].clone();
+    draft["queryCondition"] = json!("deviceId = 'door-lock-1'");
+    draft["methodName"] = json!("lockDoor");
+    let job_id = draft["jobId"].as_str().expect("a job id").to_owned();
+    assert_eq!(
+        app.ok("validate_job", json!({"draft": draft})),
+        json!([]),
+        "the draft is valid"
+    );
+
+    let outcome = app.ok("submit_job", json!({"draft": draft}));
+    assert_eq!(outcome["outcome"], "submitted", "{outcome}");
+    assert_eq!(outcome["job"]["jobId"], job_id.as_str());
+    let done = next_matching(&updates, |u| {
+        u["jobId"] == job_id.as_str() && u["summary"]["status"] == "completed"
+    });
+    assert_eq!(done["summary"]["progress"]["succeededCount"], 1);
+    assert_eq!(done["profileId"], "local");
+    app.until("lock_view", "the lock is locked", |v| {
+        v["state"] == "locked"
+    });
+
+    let jobs = app.ok("list_jobs", json!({"filter": {"statuses": ["completed"]}}));
+    assert!(
+        jobs.as_array()
+            .expect("jobs")
+            .iter()
+            .any(|j| j["jobId"] == job_id.as_str()),
+        "{jobs}"
+    );
+    let detail = app.ok("job_detail", json!({"jobId": job_id}));
+    assert_eq!(detail["job"]["summary"]["createdByMe"], true);
+    let rest = app.ok("render_job", json!({"draft": draft, "form": "rest"}));
+    assert!(
+        rest.as_str().expect("text").starts_with("PUT https://"),
+        "{rest}"
+    );
+
+    // The same id again: the hub's refusal in words.
+    let refused = app
+        .invoke("submit_job", json!({"draft": draft}))
+        .expect_err("refused");
+    assert_eq!(refused["code"], "hubRejected", "{refused}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .expect("message")
+            .contains("already exists"),
+        "{refused}"
+    );
+    // An invalid draft is an outcome, not an error.
+    let invalid = app.ok(
+        "submit_job",
+        json!({"draft": {"queryCondition": "", "methodName": ""}}),
+    );
+    assert_eq!(invalid["outcome"], "invalid");
+    assert!(invalid["errors"].as_array().is_some_and(|e| !e.is_empty()));
+    // Unknown argument values are refused before the core sees them.
+    let bad_form = app
+        .invoke("render_job", json!({"draft": draft, "form": "powershell"}))
+        .expect_err("refused");
+    assert!(bad_form.to_string().contains("powershell"), "{bad_form}");
+    let not_found = app
+        .invoke("job_detail", json!({"jobId": "no-such-job"}))
+        .expect_err("refused");
+    assert_eq!(not_found["code"], "notFound");
+    assert_eq!(
+        app.ok("set_window_visible", json!({"visible": false})),
+        Value::Null
+    );
+    assert_eq!(
+        app.ok("set_window_visible", json!({"visible": true})),
+        Value::Null
+    );
+}
+
+#[test]
+fn the_fleet_is_offered_on_the_local_hub_with_fixed_counts() {
+    let app = app();
+    app.ready();
+    let fleet = app.ok("fleet_status", json!({}));
+    assert_eq!(
+        fleet,
+        json!({"available": true, "devices": 0, "connected": 0, "adding": false, "note": null})
+    );
+    let refused = app
+        .invoke("add_simulated_devices", json!({"count": 7}))
+        .expect_err("refused");
+    assert_eq!(refused["code"], "invalidInput", "{refused}");
+    assert_eq!(refused["field"], "count");
 }

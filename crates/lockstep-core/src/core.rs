@@ -13,14 +13,28 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use iothub::service::ServiceClient;
 use tokio::sync::broadcast;
 
+use lockstep_jobs::archive::{
+    Archive, ArchiveError, DeviceResultsPage, DeviceResultsQuery, JobFilter,
+};
+use lockstep_jobs::draft::{self, FieldError, JobDraft};
+use lockstep_jobs::errors::{Operation, describe};
+use lockstep_jobs::preview::{self, JobPreview, PreviewError};
+use lockstep_jobs::render;
+use lockstep_jobs::summary::JobSummary;
+use lockstep_jobs::watch::WatchOptions;
+use time::OffsetDateTime;
+
+use crate::fleet::FleetController;
 use crate::hub::{self, Permissions};
+use crate::jobs::{self, JobsController, ProfileJobs};
 use crate::local::{DOOR_LOCK_ID, LocalHub, LocalHubPorts};
 use crate::lock::{LockController, LockTarget};
 use crate::profiles::{LOCAL_PROFILE_ID, Profile, ProfileStore, Profiles};
 use crate::secrets::{self, SecretOpener, SecretStore, blocking};
 use crate::view::{
-    ActivityDetail, ActivityEntry, AddAzureProfile, AddedProfile, AppStatus, KnobsView,
-    LocalHubView, LockView, ProfileKind, ProfilesView, SecretKind,
+    ActivityDetail, ActivityEntry, AddAzureProfile, AddedProfile, AppStatus, BuilderDefaults,
+    ExportFormat, ExportedFile, FleetView, JobDetailView, KnobsView, LocalHubView, LockView,
+    ProfileKind, ProfilesView, RenderForm, SecretKind, SubmitOutcome,
 };
 use crate::{CoreError, CoreEvent};
 
@@ -40,6 +54,8 @@ pub struct CoreConfig {
     pub ports: LocalHubPorts,
     /// How to open the secret store (the OS keychain in the app).
     pub secrets: SecretOpener,
+    /// Where exports go (the user's Downloads dir); `None` or missing: the app data dir.
+    pub downloads_dir: Option<PathBuf>,
 }
 
 impl CoreConfig {
@@ -50,6 +66,7 @@ impl CoreConfig {
             config_dir: config_dir.into(),
             ports: LocalHubPorts::Standard,
             secrets: SecretOpener::keychain(),
+            downloads_dir: None,
         }
     }
 }
@@ -69,6 +86,8 @@ struct Inner {
     profiles: Mutex<Option<ProfileStore>>,
     local: Mutex<Option<Arc<LocalHub>>>,
     lock: LockController,
+    jobs: JobsController,
+    fleet: FleetController,
     ops: tokio::sync::Mutex<()>,
 }
 
@@ -87,6 +106,8 @@ impl Core {
             inner: Arc::new(Inner {
                 config,
                 lock: LockController::new(events.clone()),
+                jobs: JobsController::new(events.clone(), WatchOptions::default()),
+                fleet: FleetController::new(events.clone()),
                 events,
                 status: Mutex::new(AppStatus::Starting),
                 secrets: Mutex::new(None),
@@ -150,7 +171,11 @@ impl Core {
         let store = ProfileStore::load(&self.inner.config.config_dir)?;
         *guard(&self.inner.profiles) = Some(store);
 
-        // 3. The local hub.
+        // 3. The job archive (every profile's jobs, kept across restarts).
+        let archive = self.inner.config.data_dir.join(jobs::ARCHIVE_FILE);
+        self.inner.jobs.open_archive(archive).await?;
+
+        // 4. The local hub.
         let local = match self.local() {
             Some(local) => local,
             None => {
@@ -179,16 +204,18 @@ impl Core {
         let profiles = self.profiles()?;
         self.emit_profiles(profiles.view());
 
-        // 4. The active profile and its lock.
+        // 5. The active profile: its lock, its jobs, its fleet.
         if let Some(active) = profiles.active() {
             self.activate(active).await;
         }
         Ok(())
     }
 
-    /// Stops the lock and the local hub, waiting for their tasks.
+    /// Stops the fleet, the job polls, the lock and the local hub, waiting for their tasks.
     pub async fn shutdown(&self) {
         let _ops = self.inner.ops.lock().await;
+        self.inner.fleet.shutdown().await;
+        self.inner.jobs.deactivate().await;
         self.inner.lock.shutdown().await;
         let local = guard(&self.inner.local).take();
         if let Some(local) = local {
@@ -249,8 +276,37 @@ impl Core {
             .ok_or_else(|| CoreError::NotFound("no profile is active".to_owned()))
     }
 
-    /// Shows `profile`'s lock and connects it when it has a device.
+    /// Makes `profile` the one the lock, the jobs and the fleet work on.
     async fn activate(&self, profile: &Profile) {
+        self.activate_lock(profile).await;
+        self.activate_jobs(profile).await;
+    }
+
+    /// Watches `profile`'s jobs (and imports the hub's in the background); the fleet is
+    /// there on the local hub only. A hub that cannot be set up now is tried again by the
+    /// next job command.
+    async fn activate_jobs(&self, profile: &Profile) {
+        self.inner
+            .fleet
+            .set_available(profile.kind == ProfileKind::Local)
+            .await;
+        let activated = match self.service_client(profile).await {
+            Ok(client) => self
+                .inner
+                .jobs
+                .activate(&profile.id, &profile.host_name, client)
+                .await
+                .map(drop),
+            Err(error) => Err(error),
+        };
+        if let Err(error) = activated {
+            self.inner.jobs.deactivate().await;
+            tracing::warn!(profile = %profile.id, %error, "the jobs of this profile are not watched");
+        }
+    }
+
+    /// Shows `profile`'s lock and connects it when it has a device.
+    async fn activate_lock(&self, profile: &Profile) {
         let lock = &self.inner.lock;
         lock.set_profile(&profile.id, profile.lock_device_id.as_deref())
             .await;
@@ -679,5 +735,307 @@ impl Core {
         }
         self.inner.lock.set_knobs(knobs.into());
         Ok(self.inner.lock.view())
+    }
+
+    // ---- Jobs ----
+
+    /// The jobs of the active profile, set up now if they are not yet (e.g. the hub could
+    /// not be reached when the profile became active).
+    async fn profile_jobs(&self) -> Result<ProfileJobs, CoreError> {
+        let profile = self.active_profile()?;
+        if let Some(jobs) = self.inner.jobs.active(&profile.id) {
+            return Ok(jobs);
+        }
+        let _ops = self.inner.ops.lock().await;
+        let profile = self.active_profile()?;
+        if let Some(jobs) = self.inner.jobs.active(&profile.id) {
+            return Ok(jobs);
+        }
+        let client = self.service_client(&profile).await?;
+        self.inner
+            .jobs
+            .activate(&profile.id, &profile.host_name, client)
+            .await
+    }
+
+    /// Runs `work` on the archive, for the active profile, off the async threads.
+    async fn with_archive<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Archive, &str) -> Result<T, ArchiveError> + Send + 'static,
+    ) -> Result<T, CoreError> {
+        let profile_id = self.active_profile()?.id;
+        let archive = self.inner.jobs.archive()?;
+        tokio::task::spawn_blocking(move || work(&archive, &profile_id))
+            .await
+            .map_err(|error| CoreError::internal(format!("the job archive call failed: {error}")))?
+            .map_err(|error| CoreError::internal(error.to_string()))
+    }
+
+    /// A fresh job form (new job id) and the lock's device id for the "this lock" preset.
+    pub fn job_defaults(&self) -> Result<BuilderDefaults, CoreError> {
+        Ok(BuilderDefaults {
+            draft: JobDraft::new(),
+            lock_device_id: self.active_profile()?.lock_device_id,
+        })
+    }
+
+    /// Every problem of `draft`, in form order; empty when it can be submitted.
+    pub fn validate_job(&self, draft: &JobDraft) -> Vec<FieldError> {
+        draft::validate(draft, OffsetDateTime::now_utc())
+            .err()
+            .unwrap_or_default()
+    }
+
+    /// How many devices `condition` selects on the active hub, how many are connected, and
+    /// the first ids.
+    pub async fn preview_condition(&self, condition: &str) -> Result<JobPreview, CoreError> {
+        // A bad condition costs no hub call and needs no hub.
+        if let Err(message) = preview::preview_queries(condition) {
+            return Err(CoreError::invalid("queryCondition", message));
+        }
+        let jobs = self.profile_jobs().await?;
+        preview::preview(&jobs.client, condition)
+            .await
+            .map_err(|error| match error {
+                PreviewError::Invalid(message) => CoreError::invalid("queryCondition", message),
+                PreviewError::Hub(error) => CoreError::from(&describe(&error, Operation::Query)),
+            })
+    }
+
+    /// Validates `draft` and, when valid, creates the job on the active hub, archives and
+    /// watches it. An invalid draft sends nothing.
+    pub async fn submit_job(&self, draft: &JobDraft) -> Result<SubmitOutcome, CoreError> {
+        let job = match draft::validate(draft, OffsetDateTime::now_utc()) {
+            Ok(job) => job,
+            Err(errors) => return Ok(SubmitOutcome::Invalid { errors }),
+        };
+        let jobs = self.profile_jobs().await?;
+        let summary = jobs.publish_after(jobs.watcher.schedule(&job)).await?;
+        Ok(SubmitOutcome::Submitted {
+            job: Box::new(summary),
+        })
+    }
+
+    /// `draft` as an `az` command or a REST request on the active hub (never with a key).
+    pub fn render_job(&self, draft: &JobDraft, form: RenderForm) -> Result<String, CoreError> {
+        let job =
+            draft::validate(draft, OffsetDateTime::now_utc()).map_err(|errors| {
+                match errors.into_iter().next() {
+                    Some(first) => CoreError::invalid(field_name(first.field), first.message),
+                    None => CoreError::internal("the draft is invalid"),
+                }
+            })?;
+        let host_name = self.active_profile()?.host_name;
+        Ok(match form {
+            RenderForm::AzCli => render::az_command(&host_name, &job),
+            RenderForm::Rest => render::rest_request(&host_name, &job).to_text(),
+        })
+    }
+
+    /// The archived jobs of the active profile that `filter` selects, the most recent first.
+    pub async fn list_jobs(&self, filter: JobFilter) -> Result<Vec<JobSummary>, CoreError> {
+        self.with_archive(move |archive, profile| archive.list_jobs(profile, &filter))
+            .await
+    }
+
+    /// Imports the active hub's jobs into the archive and watches the unfinished ones;
+    /// returns how many the hub listed.
+    pub async fn refresh_jobs(&self) -> Result<u32, CoreError> {
+        self.profile_jobs().await?.refresh().await
+    }
+
+    /// An archived job with its device counts per status.
+    pub async fn job_detail(&self, job_id: &str) -> Result<JobDetailView, CoreError> {
+        let job_id = job_id.to_owned();
+        self.with_archive(move |archive, profile| {
+            let Some(job) = archive.job(profile, &job_id)? else {
+                return Ok(None);
+            };
+            let status_counts = archive.device_status_counts(profile, &job_id)?;
+            Ok(Some(JobDetailView { job, status_counts }))
+        })
+        .await?
+        .ok_or_else(not_archived)
+    }
+
+    /// One page of a job's device results.
+    pub async fn device_results(
+        &self,
+        job_id: &str,
+        query: DeviceResultsQuery,
+    ) -> Result<DeviceResultsPage, CoreError> {
+        let job_id = job_id.to_owned();
+        self.with_archive(move |archive, profile| archive.device_results(profile, &job_id, &query))
+            .await
+    }
+
+    /// Cancels a job on the active hub and watches it until the hub reports it ended.
+    pub async fn cancel_job(&self, job_id: &str) -> Result<JobSummary, CoreError> {
+        let jobs = self.profile_jobs().await?;
+        jobs.publish_after(jobs.watcher.cancel(job_id)).await
+    }
+
+    /// An archived job as a new form: same kind, devices, method or patch, starting now,
+    /// with a new job id.
+    pub async fn clone_job(&self, job_id: &str) -> Result<JobDraft, CoreError> {
+        let id = job_id.to_owned();
+        let job = self
+            .with_archive(move |archive, profile| archive.job(profile, &id))
+            .await?
+            .ok_or_else(not_archived)?
+            .job()
+            .map_err(|error| CoreError::internal(error.to_string()))?;
+        JobDraft::from_job(&job).ok_or_else(|| {
+            CoreError::invalid(
+                "jobId",
+                format!(
+                    "the job '{job_id}' is not a method or twin job, so the builder cannot copy it"
+                ),
+            )
+        })
+    }
+
+    /// Writes a job's device results to `<jobId>-results.csv|json` in the Downloads dir (the
+    /// app data dir when there is none).
+    pub async fn export_results(
+        &self,
+        job_id: &str,
+        format: ExportFormat,
+    ) -> Result<ExportedFile, CoreError> {
+        let config = &self.inner.config;
+        let dir = config
+            .downloads_dir
+            .clone()
+            .filter(|dir| dir.is_dir())
+            .unwrap_or_else(|| config.data_dir.clone());
+        let extension = match format {
+            ExportFormat::Csv => "csv",
+            ExportFormat::Json => "json",
+        };
+        let path = dir.join(format!("{}-results.{extension}", file_name_part(job_id)));
+        let id = job_id.to_owned();
+        let target = path.clone();
+        let rows = self
+            .with_archive(move |archive, profile| {
+                if archive.job(profile, &id)?.is_none() {
+                    return Ok(None);
+                }
+                write_export(archive, profile, &id, format, &target).map(Some)
+            })
+            .await?
+            .ok_or_else(not_archived)?;
+        Ok(ExportedFile {
+            path: path.display().to_string(),
+            rows: u32::try_from(rows).unwrap_or(u32::MAX),
+        })
+    }
+
+    /// Pauses the job polls while the window is hidden, and resumes them.
+    pub fn set_window_visible(&self, visible: bool) {
+        self.inner.jobs.set_visible(visible);
+    }
+
+    // ---- The fleet ----
+
+    /// The simulated fleet on the local hub.
+    pub fn fleet_status(&self) -> FleetView {
+        self.inner.fleet.view()
+    }
+
+    /// Starts adding `count` (10, 100, 1,000 or 10,000) simulated devices on the local hub;
+    /// progress follows as [`CoreEvent::FleetChanged`].
+    pub fn add_simulated_devices(&self, count: u32) -> Result<FleetView, CoreError> {
+        let local = self
+            .local()
+            .ok_or_else(|| CoreError::NotFound("the local hub is not running".into()))?;
+        self.inner.fleet.add(local, count)
+    }
+}
+
+/// The camelCase name of a draft field, as the UI spells it.
+fn field_name(field: draft::DraftField) -> &'static str {
+    use draft::DraftField;
+    match field {
+        DraftField::JobType => "jobType",
+        DraftField::QueryCondition => "queryCondition",
+        DraftField::MethodName => "methodName",
+        DraftField::MethodPayload => "methodPayload",
+        DraftField::ResponseTimeout => "responseTimeout",
+        DraftField::ConnectTimeout => "connectTimeout",
+        DraftField::TwinDesired => "twinDesired",
+        DraftField::TwinTags => "twinTags",
+        DraftField::StartAt => "startAt",
+        DraftField::MaxExecutionTime => "maxExecutionTime",
+        DraftField::JobId => "jobId",
+    }
+}
+
+fn not_archived() -> CoreError {
+    CoreError::NotFound(
+        "this job is not in the archive of the active profile: refresh the jobs".to_owned(),
+    )
+}
+
+/// `job_id` as part of a file name: characters other than letters, digits, `-`, `_` and `.`
+/// become `_`, and a leading `.` too (no hidden files, no path separators).
+fn file_name_part(job_id: &str) -> String {
+    job_id
+        .chars()
+        .enumerate()
+        .map(|(i, c)| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || (c == '.' && i > 0) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Writes the export to a temporary file beside `path`, then renames it into place, so a
+/// failure never leaves half a file under the final name.
+fn write_export(
+    archive: &Archive,
+    profile: &str,
+    job_id: &str,
+    format: ExportFormat,
+    path: &std::path::Path,
+) -> Result<usize, ArchiveError> {
+    use std::io::Write;
+    let partial = path.with_extension("partial");
+    let file = std::fs::File::create(&partial)?;
+    let mut out = std::io::BufWriter::new(file);
+    let written = match format {
+        ExportFormat::Csv => archive.export_csv(profile, job_id, None, &mut out),
+        ExportFormat::Json => archive.export_json(profile, job_id, None, &mut out),
+    };
+    let rows = match written.and_then(|rows| {
+        out.flush()?;
+        Ok(rows)
+    }) {
+        Ok(rows) => rows,
+        Err(error) => {
+            drop(out);
+            let _ = std::fs::remove_file(&partial);
+            return Err(error);
+        }
+    };
+    drop(out);
+    std::fs::rename(&partial, path)?;
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_ids_make_safe_file_names() {
+        assert_eq!(
+            file_name_part("3f2b8c1e-0000-4000-8000-000000000001"),
+            "3f2b8c1e-0000-4000-8000-000000000001"
+        );
+        assert_eq!(file_name_part("../etc/passwd"), "_._etc_passwd");
+        assert_eq!(file_name_part("a b:c"), "a_b_c");
     }
 }

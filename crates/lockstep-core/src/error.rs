@@ -2,6 +2,7 @@
 //! Messages are sentences for a person and never contain a key or a connection string.
 
 use iothub::service::ServiceError;
+use lockstep_jobs::errors::{ErrorWords, ErrorWordsKind};
 use lockstep_keychain::KeychainError;
 
 /// Why an operation of the app failed.
@@ -32,6 +33,10 @@ pub enum CoreError {
     /// The hub refused the credentials or the policy lacks the permission.
     #[error("{0}")]
     Unauthorized(String),
+    /// The hub refused a job operation (a taken job id, too many active jobs, a bad
+    /// request…); the message is the hub's answer in words, with what to do.
+    #[error("{0}")]
+    HubRejected(String),
     /// Anything else.
     #[error("{0}")]
     Internal(String),
@@ -70,6 +75,33 @@ impl CoreError {
             | ServiceError::InvalidResponse { .. }
             | ServiceError::InvalidRequest { .. }
             | ServiceError::Config { .. } => Self::Internal(format!("{doing}: {error}")),
+        }
+    }
+}
+
+impl From<&ErrorWords> for CoreError {
+    /// A job operation's failure in words: unreachable and refused credentials keep their
+    /// codes, every other answer of the hub is [`CoreError::HubRejected`].
+    fn from(words: &ErrorWords) -> Self {
+        let sentence = words.sentence();
+        match words.kind {
+            ErrorWordsKind::Unreachable | ErrorWordsKind::Tls | ErrorWordsKind::Timeout => {
+                Self::HubUnreachable(sentence)
+            }
+            ErrorWordsKind::Unauthorized => Self::Unauthorized(sentence),
+            ErrorWordsKind::TooManyActiveJobs
+            | ErrorWordsKind::Throttled
+            | ErrorWordsKind::TierHasNoJobs
+            | ErrorWordsKind::Forbidden
+            | ErrorWordsKind::JobNotFound
+            | ErrorWordsKind::NotFound
+            | ErrorWordsKind::JobExists
+            | ErrorWordsKind::PreconditionFailed
+            | ErrorWordsKind::BadQuery
+            | ErrorWordsKind::BadRequest
+            | ErrorWordsKind::DeviceNotOnline
+            | ErrorWordsKind::ServerError
+            | ErrorWordsKind::Other => Self::HubRejected(sentence),
         }
     }
 }
@@ -127,6 +159,34 @@ mod tests {
         assert!(matches!(
             CoreError::from_service("checking", &tls),
             CoreError::HubUnreachable(_)
+        ));
+    }
+
+    #[test]
+    fn job_failures_in_words_keep_the_codes_the_ui_branches_on() {
+        let words = |kind| ErrorWords {
+            kind,
+            code: Some(409_104),
+            message: "A job with this id already exists on the hub.".into(),
+            action: "Generate a new job id.".into(),
+        };
+        assert_eq!(
+            CoreError::from(&words(ErrorWordsKind::JobExists)),
+            CoreError::HubRejected(
+                "A job with this id already exists on the hub. Generate a new job id.".into()
+            )
+        );
+        assert!(matches!(
+            CoreError::from(&words(ErrorWordsKind::Unreachable)),
+            CoreError::HubUnreachable(_)
+        ));
+        assert!(matches!(
+            CoreError::from(&words(ErrorWordsKind::Unauthorized)),
+            CoreError::Unauthorized(_)
+        ));
+        assert!(matches!(
+            CoreError::from(&words(ErrorWordsKind::TooManyActiveJobs)),
+            CoreError::HubRejected(_)
         ));
     }
 }

@@ -1,6 +1,7 @@
 //! Lockstep's app logic, without Tauri: hub profiles whose secrets live only in the OS
-//! keychain, the local hub running in-process, and the virtual door lock on a real MQTT
-//! connection. The Tauri app is a thin shell over [`Core`]: its commands call one method
+//! keychain, the local hub running in-process, the virtual door lock on a real MQTT
+//! connection, and the jobs of the active profile (archived, watched, notified) with a fleet
+//! of simulated devices on the local hub. The Tauri app is a thin shell over [`Core`]: its commands call one method
 //! each and it forwards [`CoreEvent`]s to the window.
 //!
 //! Layout:
@@ -11,6 +12,9 @@
 //! - [`hub`]: service connection strings parsed with precise errors, the service client, the
 //!   live check and the permission probes, device registration.
 //! - [`local`]: the local hub (localhub in-process) on the standard ports when free.
+//! - [`jobs`]: the job archive, the active profile's job watcher (updates as events), and
+//!   which desktop notifications a job's progress calls for ([`jobs::notification`]).
+//! - [`fleet`]: simulated door locks on the local hub, added in the background.
 //! - [`lock`]: the virtual door lock ([`simulator::SimulatedDevice`]), its view, its bounded
 //!   activity log and the watcher that pushes changes.
 //! - [`view`]: the wire types the UI sees (generated into TypeScript by ts-rs).
@@ -18,7 +22,9 @@
 
 pub mod core;
 pub mod error;
+pub mod fleet;
 pub mod hub;
+pub mod jobs;
 pub mod local;
 pub mod lock;
 pub mod profiles;
@@ -27,8 +33,10 @@ pub mod view;
 
 pub use crate::core::{Core, CoreConfig};
 pub use error::CoreError;
+pub use jobs::Notification;
 pub use local::LocalHubPorts;
-pub use view::{ActivityEntry, AppStatus, LockView, ProfilesView};
+pub use lockstep_jobs::watch::JobUpdate;
+pub use view::{ActivityEntry, AppStatus, FleetView, LockView, ProfilesView};
 
 /// Something the UI should hear about.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,4 +50,11 @@ pub enum CoreEvent {
     LockChanged(LockView),
     /// A new activity-log entry.
     LockActivity(ActivityEntry),
+    /// A job of the active profile was read, submitted or cancelled.
+    JobUpdated(Box<JobUpdate>),
+    /// The simulated fleet changed (devices added, connected).
+    FleetChanged(FleetView),
+    /// A desktop notification to show (a job this app created started, completed or
+    /// failed).
+    Notify(Notification),
 }

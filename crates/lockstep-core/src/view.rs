@@ -6,6 +6,9 @@
 //! TypeScript). 64-bit integers are JSON numbers on the wire, so they are typed `number`
 //! rather than ts-rs's default `bigint`.
 
+use lockstep_jobs::archive::{ArchivedJob, StatusCount};
+use lockstep_jobs::draft::{FieldError, JobDraft};
+use lockstep_jobs::summary::JobSummary;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use ts_rs::TS;
@@ -287,6 +290,97 @@ pub struct ActivityEntry {
     pub detail: ActivityDetail,
 }
 
+// ---- Jobs (issue 7) ----
+
+/// What submitting a job did.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[serde(tag = "outcome", rename_all = "camelCase")]
+#[ts(export)]
+pub enum SubmitOutcome {
+    /// The hub has the job.
+    Submitted {
+        /// The job as the hub answered, archived and watched.
+        job: Box<JobSummary>,
+    },
+    /// The draft has errors; nothing was sent.
+    Invalid {
+        /// Every bad field, in form order.
+        errors: Vec<FieldError>,
+    },
+}
+
+/// How "copy as" renders a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub enum RenderForm {
+    /// An `az iot hub job create` command.
+    AzCli,
+    /// The REST request (`PUT /jobs/v2/{id}`), without the key.
+    Rest,
+}
+
+/// Which file format an export writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub enum ExportFormat {
+    /// Comma-separated values with a header line.
+    Csv,
+    /// A JSON array of device results.
+    Json,
+}
+
+/// A file an export wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct ExportedFile {
+    /// Where (absolute).
+    pub path: String,
+    /// How many device rows it holds.
+    pub rows: u32,
+}
+
+/// A job with how many of its devices have each status.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct JobDetailView {
+    /// The job from the archive: summary, the job as last read, the request as sent.
+    pub job: ArchivedJob,
+    /// Device rows per status.
+    pub status_counts: Vec<StatusCount>,
+}
+
+/// The simulated fleet on the local hub.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct FleetView {
+    /// Whether the active profile can have a fleet (only the local hub's).
+    pub available: bool,
+    /// Simulated devices running in the app.
+    pub devices: u32,
+    /// How many of them are connected.
+    pub connected: u32,
+    /// Whether devices are being added now.
+    pub adding: bool,
+    /// What to know: why the fleet is unavailable, or why adding stopped.
+    pub note: Option<String>,
+}
+
+/// What a new job starts from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct BuilderDefaults {
+    /// A blank method job with a fresh job id and the default numbers.
+    pub draft: JobDraft,
+    /// The lock device of the active profile, for the "this lock" preset.
+    pub lock_device_id: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,6 +417,14 @@ mod tests {
         assert_eq!(
             serde_json::to_value(SecretKind::ServiceConnectionString).expect("json"),
             json!("serviceConnectionString")
+        );
+        assert_eq!(
+            serde_json::to_value(SubmitOutcome::Invalid { errors: vec![] }).expect("json"),
+            json!({"outcome": "invalid", "errors": []})
+        );
+        assert_eq!(
+            serde_json::to_value(RenderForm::AzCli).expect("json"),
+            json!("azCli")
         );
         assert_eq!(
             serde_json::to_value(KnobsView::default()).expect("json"),

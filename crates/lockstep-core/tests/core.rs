@@ -8,6 +8,12 @@
 //!   patch, knobs (error status, never respond, offline), disconnect/connect, activity log;
 //! - profiles: Azure profiles (all permissions, missing permissions, malformed, unreachable,
 //!   refused), rename/colour/switch/delete, a lock device on an Azure profile;
+//! - jobs: a `lockDoor` job on this lock (events to `completed` 1/1, the lock locks, detail,
+//!   device results, CSV export, notification), a twin desired job, a job 20 s ahead cancelled,
+//!   an invalid draft sends nothing, a taken job id in words, rendering and cloning, the
+//!   archive across a restart;
+//! - the fleet: 100 simulated devices tagged over buildings 41..45, and the preview's counts
+//!   equal the hub's own;
 //! - the real keychain (ignored unless run under `tests/bin/with-keyring`): an Azure
 //!   profile's key is in the keychain and nowhere in the app's data or config dirs, and
 //!   deleting the profile removes it.
@@ -30,7 +36,13 @@ use lockstep_core::secrets::{
 use lockstep_core::view::{
     ActivityDetail, AddAzureProfile, DeviceConnectionView, KnobsView, ProfileKind, SecretKind,
 };
-use lockstep_core::{AppStatus, Core, CoreConfig, CoreError, CoreEvent, LocalHubPorts, LockView};
+use lockstep_core::view::{ExportFormat, RenderForm, SubmitOutcome};
+use lockstep_core::{
+    AppStatus, Core, CoreConfig, CoreError, CoreEvent, LocalHubPorts, LockView, Notification,
+};
+use lockstep_jobs::archive::{DeviceResultsQuery, JobFilter};
+use lockstep_jobs::draft::{JobDraft, JobKind, StartMode};
+use lockstep_jobs::summary::JobSummary;
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -160,6 +172,7 @@ fn core_in(dir: &Path, secrets: SecretOpener) -> Core {
         config_dir: dir.join("config"),
         ports: LocalHubPorts::Any,
         secrets,
+        downloads_dir: None,
     })
 }
 
@@ -1013,5 +1026,400 @@ async fn events_reach_a_late_subscriber() {
         CoreEvent::ProfilesChanged(view) => assert_eq!(view.profiles[0].name, "My hub"),
         other => panic!("{other:?}"),
     }
+    app.stop().await;
+}
+
+// ---- Jobs ----
+
+/// A `lockDoor` (no payload: locks until unlocked) job on `condition`, starting now.
+fn lock_door_draft(condition: &str) -> JobDraft {
+    JobDraft {
+        query_condition: condition.to_owned(),
+        method_name: "lockDoor".to_owned(),
+        ..JobDraft::new()
+    }
+}
+
+fn submitted(outcome: SubmitOutcome) -> JobSummary {
+    match outcome {
+        SubmitOutcome::Submitted { job } => *job,
+        SubmitOutcome::Invalid { errors } => panic!("the draft is invalid: {errors:?}"),
+    }
+}
+
+/// Reads events until a `job-updated` of `job_id` whose summary satisfies `predicate`;
+/// returns it with every notification seen on the way.
+async fn job_until(
+    events: &mut broadcast::Receiver<CoreEvent>,
+    job_id: &str,
+    what: &str,
+    predicate: impl Fn(&JobSummary) -> bool,
+) -> (JobSummary, Vec<Notification>) {
+    let mut notes = Vec::new();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let event = tokio::time::timeout_at(deadline, events.recv())
+            .await
+            .unwrap_or_else(|_| panic!("timed out waiting until {what}"))
+            .expect("events");
+        match event {
+            CoreEvent::JobUpdated(update) if update.job_id == job_id => {
+                if let Some(summary) = update.summary
+                    && predicate(&summary)
+                {
+                    return (summary, notes);
+                }
+            }
+            CoreEvent::Notify(note) => notes.push(note),
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lock_door_job_on_this_lock_completes_and_locks_it() {
+    let (secrets, _) = memory();
+    let app = App::start(secrets).await;
+    app.connected().await;
+    let defaults = app.core.job_defaults().expect("defaults");
+    assert_eq!(defaults.lock_device_id.as_deref(), Some("door-lock-1"));
+    let mut events = app.core.subscribe();
+
+    let draft = lock_door_draft("deviceId = 'door-lock-1'");
+    let job = submitted(app.core.submit_job(&draft).await.expect("submitted"));
+    assert_eq!(job.job_id, draft.job_id);
+    assert!(job.created_by_me);
+    let (done, mut notes) = job_until(&mut events, &job.job_id, "the job completes", |s| {
+        s.status == "completed"
+    })
+    .await;
+    let progress = done.progress.expect("statistics");
+    assert_eq!((progress.device_count, progress.succeeded_count), (1, 1));
+    app.lock_until("the lock is locked", |v| v.state == "locked")
+        .await;
+
+    // The completion is announced with its statistics.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !notes.iter().any(|n| n.title == "Job completed") {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Ok(CoreEvent::Notify(note))) => notes.push(note),
+            Ok(Ok(_)) => {}
+            _ => break,
+        }
+    }
+    let note = notes
+        .iter()
+        .find(|n| n.title == "Job completed")
+        .unwrap_or_else(|| panic!("no completion notification in {notes:?}"));
+    assert_eq!(note.body, "lockDoor on 1 device: 1 succeeded, 0 failed");
+
+    // The timeline, the detail, the device results and the export.
+    let listed = app
+        .core
+        .list_jobs(JobFilter::default())
+        .await
+        .expect("list");
+    assert!(
+        listed
+            .iter()
+            .any(|j| j.job_id == job.job_id && j.status == "completed")
+    );
+    let rows = loop {
+        let page = app
+            .core
+            .device_results(&job.job_id, DeviceResultsQuery::default())
+            .await
+            .expect("results");
+        if !page.rows.is_empty() {
+            break page;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(rows.total, 1);
+    assert_eq!(rows.rows[0].device_id, "door-lock-1");
+    assert_eq!(rows.rows[0].method_status, Some(200));
+    let detail = app.core.job_detail(&job.job_id).await.expect("detail");
+    assert!(detail.job.request_json.is_some(), "the request as sent");
+    assert_eq!(detail.status_counts.len(), 1);
+    assert_eq!(detail.status_counts[0].count, 1);
+
+    let exported = app
+        .core
+        .export_results(&job.job_id, ExportFormat::Csv)
+        .await
+        .expect("exported");
+    assert_eq!(exported.rows, 1);
+    assert!(
+        exported
+            .path
+            .starts_with(&app.data_dir().display().to_string()),
+        "no Downloads dir: the app data dir ({})",
+        exported.path
+    );
+    let csv = std::fs::read_to_string(&exported.path).expect("the CSV file");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 2, "a header and one row: {csv}");
+    assert!(lines[1].starts_with("door-lock-1,completed,"), "{csv}");
+    let json_file = app
+        .core
+        .export_results(&job.job_id, ExportFormat::Json)
+        .await
+        .expect("exported");
+    let rows: Value =
+        serde_json::from_str(&std::fs::read_to_string(&json_file.path).expect("file"))
+            .expect("JSON");
+    assert_eq!(rows.as_array().map(Vec::len), Some(1));
+    assert!(matches!(
+        app.core.job_detail("no-such-job").await,
+        Err(CoreError::NotFound(_))
+    ));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_twin_desired_job_reaches_the_lock() {
+    let (secrets, _) = memory();
+    let app = App::start(secrets).await;
+    app.connected().await;
+    let mut events = app.core.subscribe();
+    let draft = JobDraft {
+        job_type: JobKind::TwinDesired,
+        query_condition: "deviceId = 'door-lock-1'".to_owned(),
+        twin_desired: r#"{"building": 43, "floor": 3}"#.to_owned(),
+        ..JobDraft::new()
+    };
+    let job = submitted(app.core.submit_job(&draft).await.expect("submitted"));
+    assert_eq!(job.kind, Some(JobKind::TwinDesired));
+    job_until(&mut events, &job.job_id, "the twin job completes", |s| {
+        s.status == "completed"
+    })
+    .await;
+    let view = app
+        .lock_until("the lock has the desired floor", |v| {
+            v.desired.get("floor") == Some(&json!(3))
+        })
+        .await;
+    assert_eq!(view.desired.get("building"), Some(&json!(43)));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_twenty_seconds_ahead_is_scheduled_then_cancelled() {
+    let (secrets, _) = memory();
+    let app = App::start(secrets).await;
+    let mut events = app.core.subscribe();
+    let start = OffsetDateTime::now_utc() + time::Duration::seconds(20);
+    let draft = JobDraft {
+        start_mode: StartMode::At,
+        start_at: start.format(&Rfc3339).expect("formats"),
+        ..lock_door_draft("deviceId = 'door-lock-1'")
+    };
+    let job = submitted(app.core.submit_job(&draft).await.expect("submitted"));
+    job_until(&mut events, &job.job_id, "the job is scheduled", |s| {
+        s.status == "scheduled"
+    })
+    .await;
+    let cancelled = app.core.cancel_job(&job.job_id).await.expect("cancelled");
+    assert_eq!(cancelled.job_id, job.job_id);
+    let (seen, notes) = job_until(&mut events, &job.job_id, "the job is cancelled", |s| {
+        s.status == "cancelled"
+    })
+    .await;
+    assert!(seen.finished);
+    assert!(notes.is_empty(), "cancelling announces nothing: {notes:?}");
+    let listed = app
+        .core
+        .list_jobs(JobFilter {
+            statuses: vec!["cancelled".into()],
+            ..JobFilter::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(listed.len(), 1);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_invalid_draft_sends_nothing_and_a_taken_id_is_refused_in_words() {
+    let (secrets, _) = memory();
+    let app = App::start(secrets).await;
+    let bad = JobDraft {
+        query_condition: "tags.building = ".to_owned(),
+        method_name: String::new(),
+        ..JobDraft::new()
+    };
+    let errors = app.core.validate_job(&bad);
+    assert!(errors.len() >= 2, "{errors:?}");
+    match app.core.submit_job(&bad).await.expect("an outcome") {
+        SubmitOutcome::Invalid { errors: refused } => assert_eq!(refused, errors),
+        other => panic!("{other:?}"),
+    }
+    let hub_jobs = app
+        .outside()
+        .query_all_jobs(None, None, None)
+        .await
+        .expect("the hub's jobs");
+    assert!(hub_jobs.is_empty(), "nothing was sent: {hub_jobs:?}");
+    assert!(
+        app.core
+            .list_jobs(JobFilter::default())
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    match app.core.render_job(&bad, RenderForm::Rest) {
+        Err(CoreError::InvalidInput { field, .. }) => {
+            assert_eq!(field.as_deref(), Some("queryCondition"));
+        }
+        other => panic!("{other:?}"),
+    }
+    match app.core.preview_condition("tags.building = ").await {
+        Err(CoreError::InvalidInput { field, message }) => {
+            assert_eq!(field.as_deref(), Some("queryCondition"));
+            assert!(message.contains("column"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    let draft = lock_door_draft("deviceId = 'door-lock-1'");
+    submitted(app.core.submit_job(&draft).await.expect("submitted"));
+    match app.core.submit_job(&draft).await {
+        Err(CoreError::HubRejected(message)) => {
+            assert!(
+                message.starts_with("A job with this id already exists on the hub")
+                    && message.contains("Generate a new job id"),
+                "{message}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // Rendering names the hub, never a key; cloning gives a new id.
+    let key = app
+        .core
+        .reveal_secret(SecretKind::ServiceConnectionString)
+        .expect("secret");
+    let key = key
+        .rsplit("SharedAccessKey=")
+        .next()
+        .expect("a key")
+        .to_owned();
+    for form in [RenderForm::AzCli, RenderForm::Rest] {
+        let text = app.core.render_job(&draft, form).expect("rendered");
+        assert!(text.contains("lockDoor"), "{text}");
+        assert!(!text.contains(&key), "no key in {text}");
+    }
+    let clone = app.core.clone_job(&draft.job_id).await.expect("cloned");
+    assert_ne!(clone.job_id, draft.job_id);
+    assert_eq!(clone.method_name, "lockDoor");
+    assert_eq!(clone.query_condition, draft.query_condition);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_archive_keeps_the_timeline_across_a_restart() {
+    let (secrets, _) = memory();
+    let app = App::start(secrets.clone()).await;
+    let mut events = app.core.subscribe();
+    let draft = lock_door_draft("deviceId = 'door-lock-1'");
+    let job = submitted(app.core.submit_job(&draft).await.expect("submitted"));
+    job_until(&mut events, &job.job_id, "the job completes", |s| {
+        s.finished
+    })
+    .await;
+    assert!(app.data_dir().join("jobs.sqlite3").is_file());
+
+    let dir = app.dir;
+    app.core.shutdown().await;
+    let again = core_in(dir.path(), secrets);
+    assert_eq!(again.start().await, AppStatus::Ready);
+    let listed = again.list_jobs(JobFilter::default()).await.expect("list");
+    let found = listed
+        .iter()
+        .find(|j| j.job_id == job.job_id)
+        .unwrap_or_else(|| panic!("the job is still listed: {listed:?}"));
+    assert!(found.created_by_me);
+    assert!(found.finished);
+    // The hub still has it too: a refresh reads it without duplicating it.
+    assert!(again.refresh_jobs().await.expect("refreshed") >= 1);
+    assert_eq!(
+        again
+            .list_jobs(JobFilter::default())
+            .await
+            .expect("list")
+            .len(),
+        listed.len()
+    );
+    App { core: again, dir }.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fleet_of_simulated_devices_and_the_preview_counts_match_the_hub() {
+    let (secrets, _) = memory();
+    let app = App::start(secrets).await;
+    let mut events = app.core.subscribe();
+    assert!(matches!(
+        app.core.add_simulated_devices(7),
+        Err(CoreError::InvalidInput { .. })
+    ));
+    let fleet = app.core.add_simulated_devices(100).expect("adding");
+    assert!(fleet.available && fleet.adding);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    let mut progress_events = 0;
+    loop {
+        let view = app.core.fleet_status();
+        if !view.adding && view.devices == 100 && view.connected == 100 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the fleet did not connect: {view:?}"
+        );
+        while let Ok(event) = events.try_recv() {
+            if matches!(event, CoreEvent::FleetChanged(_)) {
+                progress_events += 1;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(progress_events > 0, "progress went out as events");
+
+    let outside = app.outside();
+    let twin = outside.get_twin("sim-lock-00003").await.expect("twin");
+    assert_eq!(
+        twin.tags.map(Value::Object),
+        Some(json!({"building": 43, "floor": 1}))
+    );
+    let hub_count = |query: &'static str| {
+        let outside = outside.clone();
+        async move {
+            let rows: Vec<Value> = outside
+                .query_devices_all(query, None)
+                .await
+                .expect("the hub counts");
+            rows[0]["n"].as_u64().expect("a count") as u32
+        }
+    };
+    let preview = app
+        .core
+        .preview_condition("tags.building = 43")
+        .await
+        .expect("preview");
+    // 20 of the fleet, and door-lock-1.
+    assert_eq!(preview.matching, Some(21));
+    assert_eq!(
+        preview.matching,
+        Some(hub_count("SELECT COUNT() AS n FROM devices WHERE tags.building = 43").await)
+    );
+    assert_eq!(
+        preview.connected,
+        Some(
+            hub_count(
+                "SELECT COUNT() AS n FROM devices WHERE tags.building = 43 AND connectionState = 'Connected'"
+            )
+            .await
+        )
+    );
+    assert_eq!(preview.first_device_ids.len(), 20);
     app.stop().await;
 }

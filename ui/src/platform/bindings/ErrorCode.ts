@@ -3,4 +3,4 @@
 /**
  * The failures the UI tells apart.
  */
-export type ErrorCode = "internal" | "keychainUnavailable" | "invalidInput" | "notFound" | "hubUnreachable" | "unauthorized";
+export type ErrorCode = "internal" | "keychainUnavailable" | "invalidInput" | "notFound" | "hubUnreachable" | "unauthorized" | "hubRejected";
