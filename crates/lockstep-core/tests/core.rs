@@ -1423,3 +1423,78 @@ async fn a_fleet_of_simulated_devices_and_the_preview_counts_match_the_hub() {
     assert_eq!(preview.first_device_ids.len(), 20);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_profile_has_its_own_jobs_and_switching_watches_the_other_hub() {
+    let (secrets, _) = memory();
+    let app = App::start(secrets).await;
+    let azure = app.azure_hub().await;
+    let added = app
+        .core
+        .add_azure_profile(AddAzureProfile {
+            name: "Staging".into(),
+            connection_string: azure.connection_string("iothubowner"),
+        })
+        .await
+        .expect("added");
+    let azure_id = added.profile.id.clone();
+    assert!(!app.core.fleet_status().available, "no fleet on Azure");
+
+    // A job made on the "Azure" hub by someone else is imported on refresh.
+    let outside = lockstep_core::hub::service_client(
+        azure
+            .connection_string("iothubowner")
+            .parse()
+            .expect("parses"),
+        Some(&std::fs::read_to_string(app.data_dir().join("localhub/ca.pem")).expect("CA")),
+        false,
+    )
+    .expect("client");
+    let elsewhere = lockstep_jobs::draft::validate(
+        &lock_door_draft("deviceId = 'nobody'"),
+        OffsetDateTime::now_utc(),
+    )
+    .expect("valid");
+    outside
+        .schedule_job(&elsewhere.job_id, &elsewhere.request)
+        .await
+        .expect("scheduled elsewhere");
+    assert!(app.core.refresh_jobs().await.expect("refreshed") >= 1);
+    let listed = app
+        .core
+        .list_jobs(JobFilter::default())
+        .await
+        .expect("list");
+    let imported = listed
+        .iter()
+        .find(|j| j.job_id == elsewhere.job_id)
+        .unwrap_or_else(|| panic!("imported: {listed:?}"));
+    assert_eq!(imported.profile_id, azure_id);
+    assert!(!imported.created_by_me);
+
+    // Back on the local hub: its own (empty) timeline, and the fleet is offered again.
+    app.core.switch_profile("local").await.expect("switched");
+    assert!(app.core.fleet_status().available);
+    assert!(
+        app.core
+            .list_jobs(JobFilter::default())
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    let mut events = app.core.subscribe();
+    app.core.set_window_visible(false);
+    let job = submitted(
+        app.core
+            .submit_job(&lock_door_draft("deviceId = 'door-lock-1'"))
+            .await
+            .expect("submitted"),
+    );
+    assert_eq!(job.profile_id, "local");
+    app.core.set_window_visible(true);
+    job_until(&mut events, &job.job_id, "the job completes", |s| {
+        s.finished
+    })
+    .await;
+    app.stop().await;
+}
