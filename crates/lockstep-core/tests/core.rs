@@ -403,16 +403,23 @@ async fn lock_door_locks_with_a_countdown_and_unlock_door_unlocks() {
         "{payload}"
     );
 
-    // The log, newest first: the unknown method, then unlockDoor, then lockDoor.
-    let methods: Vec<(String, Option<i32>)> = app
-        .core
-        .lock_activity()
-        .into_iter()
-        .filter_map(|entry| match entry.detail {
-            ActivityDetail::Method { name, status, .. } => Some((name, status)),
-            _ => None,
-        })
-        .collect();
+    // The log, newest first: the unknown method, then unlockDoor, then lockDoor. The caller
+    // can have the answer before the core has logged it, so wait for the third entry.
+    let method_entries = || -> Vec<(String, Option<i32>)> {
+        app.core
+            .lock_activity()
+            .into_iter()
+            .filter_map(|entry| match entry.detail {
+                ActivityDetail::Method { name, status, .. } => Some((name, status)),
+                _ => None,
+            })
+            .collect()
+    };
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while method_entries().len() < 3 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let methods = method_entries();
     assert_eq!(
         methods,
         vec![
