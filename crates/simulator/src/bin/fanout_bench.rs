@@ -98,6 +98,10 @@ struct RunArgs {
     /// Requests the mosquitto requester keeps in flight (0: all at once).
     #[arg(long, default_value_t = 0)]
     mqtt_window: usize,
+    /// Reference clients also publish their reported state (QoS 1, on `rep/{i}`) after each
+    /// answer, as the simulated door locks send a reported PATCH after `lockDoor`.
+    #[arg(long)]
+    mqtt_report: bool,
     /// Devices registered and connected at the same time (fleet and MQTT clients).
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
@@ -165,6 +169,9 @@ struct MqttFleetArgs {
     /// Clients connecting at the same time.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
+    /// Also publish the reported state after each answer (see `run --mqtt-report`).
+    #[arg(long)]
+    report: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -386,7 +393,7 @@ async fn mqtt_fleet_child(args: MqttFleetArgs) -> anyhow::Result<()> {
             };
             drop(permit);
             let _ = done.send(Ok(()));
-            let _ = responder(client, index, &answered).await;
+            let _ = responder(client, index, args.report, &answered).await;
         });
     }
     drop(done);
@@ -420,10 +427,12 @@ async fn mqtt_fleet_child(args: MqttFleetArgs) -> anyhow::Result<()> {
 }
 
 /// Answers every request on `req/{index}/{method}?rid={rid}` on `res/{index}/{status}?rid={rid}`
-/// (QoS 1) with what the door-lock model answers.
+/// (QoS 1) with what the door-lock model answers; with `report`, then publishes the model's
+/// reported properties on `rep/{index}` (QoS 1), the reference's reported PATCH.
 async fn responder(
     mut client: mqtt::Client,
     index: usize,
+    report: bool,
     answered: &AtomicUsize,
 ) -> std::io::Result<()> {
     let mut lock = DoorLock::new();
@@ -445,6 +454,13 @@ async fn responder(
                 1,
             )
             .await?;
+        if report {
+            let reported = lock.reported(time::OffsetDateTime::now_utc());
+            let reported = serde_json::to_vec(&reported).unwrap_or_default();
+            client
+                .publish(&format!("rep/{index}"), &reported, 1)
+                .await?;
+        }
         client.flush().await?;
         answered.fetch_add(1, Ordering::Relaxed);
     }
@@ -1210,7 +1226,10 @@ fn mqtt_run(
             count.to_string(),
             "--concurrency".to_owned(),
             args.concurrency.to_string(),
-        ],
+        ]
+        .into_iter()
+        .chain(args.mqtt_report.then(|| "--report".to_owned()))
+        .collect::<Vec<_>>(),
     )?;
     let baseline = clients.expect("baseline", Duration::from_secs(30))?;
     let ready = clients.expect("ready", Duration::from_secs(600))?;
@@ -1339,7 +1358,7 @@ fn report(
     );
     let _ = writeln!(
         out,
-        "Options: concurrency {}, dispatch limit {}, poll every {} ms, settle {} s, mosquitto window {}.\n",
+        "Options: concurrency {}, dispatch limit {}, poll every {} ms, settle {} s, mosquitto window {}, mosquitto clients report after answering: {}.\n",
         args.concurrency,
         args.dispatch_limit
             .map_or_else(|| "hub default".to_owned(), |l| l.to_string()),
@@ -1350,6 +1369,7 @@ fn report(
         } else {
             args.mqtt_window.to_string()
         },
+        if args.mqtt_report { "yes" } else { "no" },
     );
     let _ = writeln!(
         out,
