@@ -1,33 +1,48 @@
 // The live state the screens render: what Rust last said about start-up, profiles, the lock
-// and its activity log. Events keep it current; commands answer with fresh views that replace
+// and its activity log, the active profile's jobs and the simulated fleet. Events keep it current; commands answer with fresh views that replace
 // it. Components read it and call the platform functions; nothing here draws anything.
 
 import { mergeEntries } from "./features/activity/activity";
+import { applyJobUpdate, mergeJobs } from "./features/jobs/merge";
 import {
   appStatus,
+  fleetStatus,
+  listJobs,
   lockActivity,
   lockView,
   listProfiles,
   onAppStatus,
+  onFleetChanged,
+  onJobUpdated,
   onLockActivity,
   onLockChanged,
   onProfilesChanged,
+  setWindowVisible,
   type ActivityEntry,
   type AppStatus,
   type CommandError,
+  type FleetView,
+  type JobSummary,
   type LockView,
   type ProfilesView,
   type Unsubscribe,
 } from "./platform";
 
 /** The main area's screens. */
-export type Screen = "lock" | "localHub";
+export type Screen = "lock" | "jobs" | "localHub";
+
+/** Every archived job of the profile (the archive's default cap is 1,000, most recent first). */
+const ALL_JOBS = { statuses: [], kinds: [], from: null, to: null, limit: null };
 
 class Session {
   status: AppStatus = $state({ state: "starting" });
   profiles: ProfilesView | undefined = $state();
   lock: LockView | undefined = $state();
   activity: ActivityEntry[] = $state([]);
+  /** The active profile's jobs (archive + live updates), any order. */
+  jobs: JobSummary[] = $state.raw([]);
+  /** The simulated fleet (local hub only). */
+  fleet: FleetView | undefined = $state();
   screen: Screen = $state("lock");
   /** A failure of a background load, shown as a banner until dismissed. */
   problem: CommandError | undefined = $state();
@@ -37,6 +52,7 @@ class Session {
   #unsubscribe: Promise<Unsubscribe>[] = [];
   #lockEvents = 0;
   #profileEvents = 0;
+  #fleetEvents = 0;
 
   /** Subscribes to Rust's events and reads the start-up status; call once. */
   start(): () => void {
@@ -53,7 +69,17 @@ class Session {
       onLockActivity((entry) => {
         this.activity = mergeEntries(this.activity, [entry]);
       }),
+      onJobUpdated((update) => {
+        this.jobs = applyJobUpdate(this.jobs, update, this.profiles?.activeId);
+      }),
+      onFleetChanged((view) => {
+        this.#fleetEvents += 1;
+        this.fleet = view;
+      }),
     ];
+    // Rust polls running jobs only while someone can see them.
+    const visibility = () => void setWindowVisible(!document.hidden).catch(() => undefined);
+    document.addEventListener("visibilitychange", visibility);
     void Promise.all(this.#unsubscribe).then(() =>
       appStatus()
         .then((status) => this.setStatus(status))
@@ -62,6 +88,7 @@ class Session {
         ),
     );
     return () => {
+      document.removeEventListener("visibilitychange", visibility);
       for (const pending of this.#unsubscribe) void pending.then((stop) => stop());
     };
   }
@@ -89,13 +116,23 @@ class Session {
     } catch (error) {
       this.problem = error as CommandError;
     }
+    await this.#reloadJobs();
   }
 
   /** Takes a profiles view from Rust; refetches the lock when the active profile changed. */
   setProfiles(view: ProfilesView) {
     const before = this.profiles?.activeId;
     this.profiles = view;
-    if (before !== undefined && before !== view.activeId) void this.#reloadLock();
+    if (before !== undefined && before !== view.activeId) {
+      this.jobs = [];
+      void this.#reloadLock();
+      void this.#reloadJobs();
+    }
+  }
+
+  /** Takes jobs Rust answered with (submit, cancel): merged like events. */
+  mergeJobs(jobs: JobSummary[]) {
+    this.jobs = mergeJobs(this.jobs, jobs);
   }
 
   /** Takes a lock view from Rust (event or command answer). */
@@ -106,6 +143,22 @@ class Session {
   /** Replaces the activity log (after clearing it). */
   setActivity(entries: ActivityEntry[]) {
     this.activity = entries;
+  }
+
+  /** Reads the active profile's archived jobs and the fleet; events that land meanwhile win. */
+  async #reloadJobs() {
+    const profileId = this.profiles?.activeId;
+    const fleetEvents = this.#fleetEvents;
+    const [jobs, fleet] = await Promise.all([
+      listJobs(ALL_JOBS).catch((error: CommandError) => {
+        this.problem = error;
+        return [];
+      }),
+      fleetStatus().catch(() => undefined),
+    ]);
+    if (this.profiles?.activeId !== profileId) return;
+    this.jobs = mergeJobs(this.jobs, jobs);
+    if (fleet && this.#fleetEvents === fleetEvents) this.fleet = fleet;
   }
 
   async #reloadLock() {

@@ -11,9 +11,29 @@ import type { ActivityEntry } from "./bindings/ActivityEntry";
 import type { AddAzureProfile } from "./bindings/AddAzureProfile";
 import type { AddedProfile } from "./bindings/AddedProfile";
 import type { AppStatus } from "./bindings/AppStatus";
+import type { ArchivedJob } from "./bindings/ArchivedJob";
+import type { BuilderDefaults } from "./bindings/BuilderDefaults";
 import type { CommandError } from "./bindings/CommandError";
 import type { DeviceConnectionView } from "./bindings/DeviceConnectionView";
+import type { DeviceResult } from "./bindings/DeviceResult";
+import type { DeviceResultsPage } from "./bindings/DeviceResultsPage";
+import type { DeviceResultsQuery } from "./bindings/DeviceResultsQuery";
+import type { DraftField } from "./bindings/DraftField";
 import type { ErrorCode } from "./bindings/ErrorCode";
+import type { ErrorWords } from "./bindings/ErrorWords";
+import type { ErrorWordsKind } from "./bindings/ErrorWordsKind";
+import type { ExportFormat } from "./bindings/ExportFormat";
+import type { ExportedFile } from "./bindings/ExportedFile";
+import type { FieldError } from "./bindings/FieldError";
+import type { FleetView } from "./bindings/FleetView";
+import type { JobDetailView } from "./bindings/JobDetailView";
+import type { JobDraft } from "./bindings/JobDraft";
+import type { JobFilter } from "./bindings/JobFilter";
+import type { JobKind } from "./bindings/JobKind";
+import type { JobPreview } from "./bindings/JobPreview";
+import type { JobProgress } from "./bindings/JobProgress";
+import type { JobSummary } from "./bindings/JobSummary";
+import type { JobUpdate } from "./bindings/JobUpdate";
 import type { KnobsView } from "./bindings/KnobsView";
 import type { LocalHubView } from "./bindings/LocalHubView";
 import type { LockView } from "./bindings/LockView";
@@ -21,7 +41,11 @@ import type { MaskedSecret } from "./bindings/MaskedSecret";
 import type { ProfileKind } from "./bindings/ProfileKind";
 import type { ProfileSummary } from "./bindings/ProfileSummary";
 import type { ProfilesView } from "./bindings/ProfilesView";
+import type { RenderForm } from "./bindings/RenderForm";
 import type { SecretKind } from "./bindings/SecretKind";
+import type { StartMode } from "./bindings/StartMode";
+import type { StatusCount } from "./bindings/StatusCount";
+import type { SubmitOutcome } from "./bindings/SubmitOutcome";
 import type { JsonValue } from "./bindings/serde_json/JsonValue";
 
 export type {
@@ -30,9 +54,29 @@ export type {
   AddAzureProfile,
   AddedProfile,
   AppStatus,
+  ArchivedJob,
+  BuilderDefaults,
   CommandError,
   DeviceConnectionView,
+  DeviceResult,
+  DeviceResultsPage,
+  DeviceResultsQuery,
+  DraftField,
   ErrorCode,
+  ErrorWords,
+  ErrorWordsKind,
+  ExportFormat,
+  ExportedFile,
+  FieldError,
+  FleetView,
+  JobDetailView,
+  JobDraft,
+  JobFilter,
+  JobKind,
+  JobPreview,
+  JobProgress,
+  JobSummary,
+  JobUpdate,
   JsonValue,
   KnobsView,
   LocalHubView,
@@ -41,7 +85,11 @@ export type {
   ProfileKind,
   ProfileSummary,
   ProfilesView,
+  RenderForm,
   SecretKind,
+  StartMode,
+  StatusCount,
+  SubmitOutcome,
 };
 export type Unsubscribe = UnlistenFn;
 
@@ -51,6 +99,8 @@ const EVENTS = {
   profilesChanged: "profiles-changed",
   lockChanged: "lock-changed",
   lockActivity: "lock-activity",
+  jobUpdated: "job-updated",
+  fleetChanged: "fleet-changed",
 } as const;
 
 /** Turns whatever a rejected command threw into a {@link CommandError}. */
@@ -209,4 +259,102 @@ export function onLockChanged(handler: (view: LockView) => void): Promise<Unsubs
 /** Calls `handler` with every new activity log entry. */
 export function onLockActivity(handler: (entry: ActivityEntry) => void): Promise<Unsubscribe> {
   return subscribe(EVENTS.lockActivity, handler);
+}
+
+// --- jobs ---------------------------------------------------------------------------------
+
+/** A fresh job form (new job id, default numbers) and the lock's device id for "This lock". */
+export function jobDefaults(): Promise<BuilderDefaults> {
+  return call<BuilderDefaults>("job_defaults");
+}
+
+/** Every problem Rust finds in a draft; empty when it can be submitted. */
+export function validateJob(draft: JobDraft): Promise<FieldError[]> {
+  return call<FieldError[]>("validate_job", { draft });
+}
+
+/**
+ * What a query condition selects on the active hub: how many devices, how many connected,
+ * the first ids. A bad condition fails with `invalidInput` (field `queryCondition`).
+ */
+export function previewCondition(condition: string): Promise<JobPreview> {
+  return call<JobPreview>("preview_condition", { condition });
+}
+
+/**
+ * Validates and submits a job. Field problems come back as `{outcome: "invalid"}` (nothing
+ * was sent); the hub refusing it rejects with a `hubRejected` (or other) {@link CommandError}.
+ */
+export function submitJob(draft: JobDraft): Promise<SubmitOutcome> {
+  return call<SubmitOutcome>("submit_job", { draft });
+}
+
+/** A draft as an `az iot hub job create` command or a REST request, without secrets. */
+export function renderJob(draft: JobDraft, form: RenderForm): Promise<string> {
+  return call<string>("render_job", { draft, form });
+}
+
+/** The archived jobs of the active profile, most recent first. */
+export function listJobs(filter: JobFilter): Promise<JobSummary[]> {
+  return call<JobSummary[]>("list_jobs", { filter });
+}
+
+/** Imports the hub's jobs into the archive and watches the unfinished ones; how many it read. */
+export function refreshJobs(): Promise<number> {
+  return call<number>("refresh_jobs");
+}
+
+/** An archived job with the request as sent and its device counts per status. */
+export function jobDetail(jobId: string): Promise<JobDetailView> {
+  return call<JobDetailView>("job_detail", { jobId });
+}
+
+/** One page of a job's per-device results (status filter, keyset cursor). */
+export function deviceResults(
+  jobId: string,
+  query: DeviceResultsQuery,
+): Promise<DeviceResultsPage> {
+  return call<DeviceResultsPage>("device_results", { jobId, query });
+}
+
+/** Cancels a job on the hub; resolves with the job as the hub then reports it. */
+export function cancelJob(jobId: string): Promise<JobSummary> {
+  return call<JobSummary>("cancel_job", { jobId });
+}
+
+/** An archived job as a new draft (new job id, starting now). */
+export function cloneJob(jobId: string): Promise<JobDraft> {
+  return call<JobDraft>("clone_job", { jobId });
+}
+
+/** Writes a job's device results as CSV or JSON (to Downloads); resolves with where. */
+export function exportResults(jobId: string, format: ExportFormat): Promise<ExportedFile> {
+  return call<ExportedFile>("export_results", { jobId, format });
+}
+
+/** Tells Rust whether the window is visible: job polling pauses while it is hidden. */
+export async function setWindowVisible(visible: boolean): Promise<void> {
+  await call<null>("set_window_visible", { visible });
+}
+
+/** Calls `handler` with every job update (a poll that changed something, submit, cancel). */
+export function onJobUpdated(handler: (update: JobUpdate) => void): Promise<Unsubscribe> {
+  return subscribe(EVENTS.jobUpdated, handler);
+}
+
+// --- the simulated fleet (local hub only) ------------------------------------------------------
+
+/** The simulated fleet of the active profile (`available` is false on Azure profiles). */
+export function fleetStatus(): Promise<FleetView> {
+  return call<FleetView>("fleet_status");
+}
+
+/** Starts adding 10, 100, 1,000 or 10,000 simulated door locks; progress via `fleet-changed`. */
+export function addSimulatedDevices(count: 10 | 100 | 1000 | 10000): Promise<FleetView> {
+  return call<FleetView>("add_simulated_devices", { count });
+}
+
+/** Calls `handler` with every change of the simulated fleet. */
+export function onFleetChanged(handler: (view: FleetView) => void): Promise<Unsubscribe> {
+  return subscribe(EVENTS.fleetChanged, handler);
 }
