@@ -1,7 +1,13 @@
 //! Exports of a job's device results: CSV (RFC 4180: comma-separated, CRLF line ends,
 //! fields with a comma, quote, CR or LF quoted, quotes doubled) and JSON (an array of the
 //! rows as the UI sees them), written a page at a time to any [`Write`].
+//!
+//! Device ids, payloads and error texts come from devices and hubs, so a CSV cell could
+//! start with `=`, `+`, `-` or `@` and be run as a formula when the file is opened in a
+//! spreadsheet. Such cells get a leading `'` ([`spreadsheet_safe`]); JSON numbers such as
+//! `-1` are left as they are. The JSON export is always exact.
 
+use std::borrow::Cow;
 use std::io::Write;
 
 use super::{Archive, ArchiveError};
@@ -30,21 +36,21 @@ impl Archive {
         status: Option<&str>,
         out: &mut impl Write,
     ) -> Result<usize, ArchiveError> {
-        write_csv_line(out, CSV_HEADER.iter().map(|h| Some(*h)))?;
+        write_csv_line(out, CSV_HEADER.iter().map(|h| Some(Cow::Borrowed(*h))))?;
         self.for_each_result(profile_id, job_id, status, |row| {
             let method_status = row.method_status.map(|s| s.to_string());
             write_csv_line(
                 out,
                 [
-                    Some(row.device_id.as_str()),
-                    Some(row.status.as_str()),
-                    row.start_time.as_deref(),
-                    row.end_time.as_deref(),
-                    method_status.as_deref(),
-                    row.method_payload.as_deref(),
-                    row.error_code.as_deref(),
-                    row.error_description.as_deref(),
-                    row.last_updated.as_deref(),
+                    Some(spreadsheet_safe(&row.device_id)),
+                    Some(Cow::Borrowed(row.status.as_str())),
+                    row.start_time.as_deref().map(Cow::Borrowed),
+                    row.end_time.as_deref().map(Cow::Borrowed),
+                    method_status.as_deref().map(Cow::Borrowed),
+                    row.method_payload.as_deref().map(spreadsheet_safe),
+                    row.error_code.as_deref().map(spreadsheet_safe),
+                    row.error_description.as_deref().map(spreadsheet_safe),
+                    row.last_updated.as_deref().map(Cow::Borrowed),
                 ]
                 .into_iter(),
             )?;
@@ -76,17 +82,28 @@ impl Archive {
 
 fn write_csv_line<'a>(
     out: &mut impl Write,
-    fields: impl Iterator<Item = Option<&'a str>>,
+    fields: impl Iterator<Item = Option<Cow<'a, str>>>,
 ) -> std::io::Result<()> {
     let mut line = String::new();
     for (i, field) in fields.enumerate() {
         if i > 0 {
             line.push(',');
         }
-        line.push_str(&csv_field(field.unwrap_or("")));
+        line.push_str(&csv_field(field.as_deref().unwrap_or("")));
     }
     line.push_str("\r\n");
     out.write_all(line.as_bytes())
+}
+
+/// `text` with a leading `'` when a spreadsheet would read it as a formula (it starts with
+/// `=`, `+`, `-`, `@`, a tab or a CR) and it is not a plain JSON number like `-1`.
+pub fn spreadsheet_safe(text: &str) -> Cow<'_, str> {
+    let risky = text.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if risky && text.parse::<serde_json::Number>().is_err() {
+        Cow::Owned(format!("'{text}"))
+    } else {
+        Cow::Borrowed(text)
+    }
 }
 
 /// One CSV field: quoted (quotes doubled) when it holds a comma, quote, CR or LF, or starts
@@ -108,6 +125,25 @@ mod tests {
 
     use super::super::device_results::tests::archive_with_job;
     use super::*;
+
+    #[test]
+    fn cells_a_spreadsheet_would_run_get_a_leading_quote() {
+        let table = [
+            ("=cmd|' /C calc'!A0", "'=cmd|' /C calc'!A0"),
+            ("+1+1", "'+1+1"),
+            ("-2+3+cmd|x", "'-2+3+cmd|x"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tx", "'\tx"),
+            ("-1", "-1"),
+            ("-1.5e3", "-1.5e3"),
+            ("lock-1", "lock-1"),
+            (r#"{"a":1}"#, r#"{"a":1}"#),
+            ("", ""),
+        ];
+        for (text, safe) in table {
+            assert_eq!(spreadsheet_safe(text), safe, "{text:?}");
+        }
+    }
 
     #[test]
     fn csv_fields_are_escaped() {
