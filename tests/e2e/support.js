@@ -11,7 +11,7 @@
 
 import { execFile, spawn } from "node:child_process";
 import { createHmac } from "node:crypto";
-import { mkdir, mkdtemp, readFile, readdir } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, readFile, readdir } from "node:fs/promises";
 import https from "node:https";
 import net from "node:net";
 import os from "node:os";
@@ -26,6 +26,11 @@ export const artifactsDir =
   process.env.LOCKSTEP_E2E_ARTIFACTS ?? path.join(root, "target", "e2e-artifacts");
 /** Where the final screenshots shown in the README go. */
 export const docsScreenshotsDir = path.join(root, "docs", "screenshots");
+/**
+ * Whether this run rewrites the README's pictures in docs/screenshots/ (tracked files): only
+ * when asked with LOCKSTEP_UPDATE_SCREENSHOTS=1, so a normal `make test` changes nothing.
+ */
+export const updateDocsScreenshots = process.env.LOCKSTEP_UPDATE_SCREENSHOTS === "1";
 /** The app's identifier: Tauri's app data and config dirs are named after it. */
 const IDENTIFIER = "dev.lockstep.app";
 
@@ -111,6 +116,19 @@ export async function screenshot(browser, name, dir = artifactsDir) {
   // The DOM can be ahead of what is painted: wait for two frames so the picture shows it.
   await browser.executeAsync((done) => requestAnimationFrame(() => requestAnimationFrame(done)));
   await browser.saveScreenshot(file);
+  return file;
+}
+
+/**
+ * Saves a picture the README shows: always as target/e2e-artifacts/<name>.png, and also as
+ * docs/screenshots/<name>.png when LOCKSTEP_UPDATE_SCREENSHOTS=1.
+ */
+export async function docsScreenshot(browser, name) {
+  const file = await screenshot(browser, name);
+  if (updateDocsScreenshots) {
+    await mkdir(docsScreenshotsDir, { recursive: true });
+    await copyFile(file, path.join(docsScreenshotsDir, `${name}.png`));
+  }
   return file;
 }
 
@@ -245,6 +263,24 @@ export function invokeMethod(hub, deviceId, methodName, payload) {
     responseTimeoutInSeconds: 30,
     connectTimeoutInSeconds: 10,
   });
+}
+
+/** Runs an IoT Hub query (`POST /devices/query`); resolves the first page of results. */
+export async function queryDevices(hub, query) {
+  const answer = await hubRequest(hub, "POST", `/devices/query?${API}`, { query });
+  if (answer.status !== 200) {
+    throw new Error(`query "${query}" answered ${answer.status}: ${JSON.stringify(answer.body)}`);
+  }
+  return answer.body;
+}
+
+/** A job as the hub reports it (`GET /jobs/v2/{id}`). */
+export async function getJob(hub, jobId) {
+  const answer = await hubRequest(hub, "GET", `/jobs/v2/${encodeURIComponent(jobId)}?${API}`);
+  if (answer.status !== 200) {
+    throw new Error(`job ${jobId} answered ${answer.status}: ${JSON.stringify(answer.body)}`);
+  }
+  return answer.body;
 }
 
 /** Patches a device twin's desired properties (If-Match *). */

@@ -12,7 +12,7 @@ import path from "node:path";
 import { after, before, test } from "node:test";
 
 import {
-  docsScreenshotsDir,
+  docsScreenshot,
   eventually,
   filesBelow,
   invokeMethod,
@@ -112,7 +112,7 @@ test("lockDoor {lockTime: 10m} from an outside client locks the door with a coun
   // Let the shackle settle so the picture shows the end state.
   await browser.pause(900);
   await screenshot(browser, "02-locked");
-  await screenshot(browser, "lock-locked", docsScreenshotsDir);
+  await docsScreenshot(browser, "lock-locked");
 });
 
 test("unlockDoor unlocks it, and an unknown method answers 404 with a message", async () => {
@@ -133,7 +133,7 @@ test("unlockDoor unlocks it, and an unknown method answers 404 with a message", 
 
   await browser.pause(900);
   await screenshot(browser, "03-unlocked");
-  await screenshot(browser, "lock-unlocked", docsScreenshotsDir);
+  await docsScreenshot(browser, "lock-unlocked");
 });
 
 test("rehearsal switches and connect/disconnect change what the hub sees", async () => {
@@ -184,7 +184,7 @@ test("the local hub view shows ports, CA and connection strings, masked until re
   const masked = await service.getText();
   assert.ok(!masked.includes(hub.key), "the masked string does not show the key");
   assert.match(masked, /SharedAccessKeyName=iothubowner/);
-  await screenshot(browser, "local-hub", docsScreenshotsDir);
+  await docsScreenshot(browser, "local-hub");
 
   await (await byTestId("reveal-service-connection-string")).click();
   await waitForAttribute(service, "data-revealed", "true");
