@@ -6,7 +6,7 @@
 //! lock visibly opens by itself even while the device is offline. The pure parts (view and
 //! log-entry building) are plain functions, tested without I/O.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -88,6 +88,13 @@ impl ActivityLog {
     /// Forgets every entry (ids keep increasing).
     pub fn clear(&mut self) {
         self.entries.clear();
+    }
+
+    /// Puts `self` aside and continues with `next` (another profile's log), keeping ids
+    /// increasing across both so the UI never sees an id twice.
+    pub fn swap_for(&mut self, mut next: ActivityLog) -> ActivityLog {
+        next.next_id = next.next_id.max(self.next_id);
+        std::mem::replace(self, next)
     }
 }
 
@@ -290,6 +297,8 @@ struct Shared {
     knobs: Knobs,
     last: Option<DeviceState>,
     activity: ActivityLog,
+    /// The logs of the other profiles, kept while another profile is active.
+    other_logs: HashMap<String, ActivityLog>,
     emitted: Option<LockView>,
 }
 
@@ -333,6 +342,7 @@ impl LockController {
                 knobs: Knobs::NONE,
                 last: None,
                 activity: ActivityLog::default(),
+                other_logs: HashMap::new(),
                 emitted: None,
             })),
             events,
@@ -383,6 +393,13 @@ impl LockController {
         let mut shared = self.shared();
         if shared.profile_id != profile_id {
             shared.last = None;
+            // Each profile has its own log; the one left behind waits for a switch back.
+            let next = shared.other_logs.remove(profile_id).unwrap_or_default();
+            let previous = shared.activity.swap_for(next);
+            let previous_id = std::mem::take(&mut shared.profile_id);
+            if !previous_id.is_empty() {
+                shared.other_logs.insert(previous_id, previous);
+            }
         }
         shared.profile_id = profile_id.to_owned();
         shared.device_id = device_id.map(str::to_owned);
@@ -655,6 +672,32 @@ mod tests {
             },
         );
         assert_eq!(next.id, (ACTIVITY_CAPACITY + 21) as u64);
+    }
+
+    #[test]
+    fn a_swapped_log_keeps_its_entries_and_ids_keep_increasing() {
+        let at = datetime!(2026-01-01 0:00 UTC);
+        let entry = |log: &mut ActivityLog, text: &str| {
+            log.push(
+                at,
+                text.to_owned(),
+                ActivityDetail::Error {
+                    message: String::new(),
+                },
+            )
+        };
+        let mut log = ActivityLog::default();
+        entry(&mut log, "local 1");
+        entry(&mut log, "local 2");
+        let local = log.swap_for(ActivityLog::default());
+        assert!(log.entries().is_empty());
+        assert_eq!(entry(&mut log, "azure 1").id, 3);
+        let azure = log.swap_for(local);
+        assert_eq!(azure.entries()[0].summary, "azure 1");
+        let back = entry(&mut log, "local 3");
+        assert_eq!(back.id, 4);
+        let summaries: Vec<_> = log.entries().into_iter().map(|e| e.summary).collect();
+        assert_eq!(summaries, ["local 3", "local 2", "local 1"]);
     }
 
     #[test]

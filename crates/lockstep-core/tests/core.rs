@@ -622,6 +622,12 @@ async fn the_lock_disconnects_and_connects_on_request() {
 async fn an_azure_profile_with_every_permission_is_added_and_active() {
     let (secrets, store) = memory();
     let app = App::start(secrets).await;
+    app.connected().await;
+    let local_log = app.core.lock_activity();
+    assert!(
+        !local_log.is_empty(),
+        "the local lock logged its connection"
+    );
     let azure = app.azure_hub().await;
     let added = app
         .core
@@ -644,6 +650,15 @@ async fn an_azure_profile_with_every_permission_is_added_and_active() {
     let view = app.core.lock_view();
     assert_eq!(view.profile_id, added.profile.id);
     assert_eq!(view.connection, DeviceConnectionView::NotConfigured);
+    // Each profile has its own activity log: the local lock's entries are not shown here.
+    assert!(
+        app.core
+            .lock_activity()
+            .iter()
+            .all(|entry| local_log.iter().all(|local| local.id != entry.id)),
+        "{:?}",
+        app.core.lock_activity()
+    );
     // Its hub's devices can be listed (none yet), then the lock created there.
     assert!(
         app.core
@@ -678,6 +693,9 @@ async fn an_azure_profile_with_every_permission_is_added_and_active() {
     let profiles = app.core.switch_profile("local").await.expect("switched");
     assert_eq!(profiles.active_id.as_deref(), Some("local"));
     app.connected().await;
+    // Back on the local profile, its earlier entries are there again.
+    let ids: Vec<u64> = app.core.lock_activity().iter().map(|e| e.id).collect();
+    assert!(local_log.iter().all(|e| ids.contains(&e.id)), "{ids:?}");
     let saved: Value = serde_json::from_slice(
         &std::fs::read(app.config_dir().join("profiles.json")).expect("profiles.json"),
     )
