@@ -22,8 +22,8 @@ use tokio::task::JoinHandle;
 
 use crate::{CoreError, CoreEvent};
 
-/// The archive's file name in the app data dir.
-pub const ARCHIVE_FILE: &str = "jobs.sqlite3";
+/// The archive's file name in the app data dir (the jobs crate's own name for it).
+pub const ARCHIVE_FILE: &str = lockstep_jobs::archive::FILE_NAME;
 
 /// A desktop notification to show.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -26,7 +26,7 @@ pub use export::{CSV_HEADER, csv_field};
 pub use jobs::{ArchivedJob, JobFilter};
 
 /// The archive's file name in the app data dir.
-pub const FILE_NAME: &str = "jobs-archive.sqlite3";
+pub const FILE_NAME: &str = "jobs.sqlite3";
 
 /// The schema version this code writes (`PRAGMA user_version`).
 const SCHEMA_VERSION: i64 = 1;
