@@ -17,6 +17,7 @@ import {
   onLockActivity,
   onLockChanged,
   onProfilesChanged,
+  refreshJobs,
   setWindowVisible,
   type ActivityEntry,
   type AppStatus,
@@ -130,6 +131,18 @@ class Session {
     }
   }
 
+  /**
+   * Imports the hub's jobs into the archive (jobs made elsewhere, e.g. with the az CLI) and
+   * reads the list again; resolves how many jobs the hub listed.
+   */
+  async importJobs(): Promise<number> {
+    const profileId = this.profiles?.activeId;
+    const read = await refreshJobs();
+    const jobs = await listJobs(ALL_JOBS);
+    if (this.profiles?.activeId === profileId) this.jobs = mergeJobs(this.jobs, jobs);
+    return read;
+  }
+
   /** Takes jobs Rust answered with (submit, cancel): merged like events. */
   mergeJobs(jobs: JobSummary[]) {
     this.jobs = mergeJobs(this.jobs, jobs);
@@ -159,6 +172,10 @@ class Session {
     if (this.profiles?.activeId !== profileId) return;
     this.jobs = mergeJobs(this.jobs, jobs);
     if (fleet && this.#fleetEvents === fleetEvents) this.fleet = fleet;
+    // Rust imports the hub's jobs itself at start-up and on a switch; reading the list again
+    // after an import of our own catches jobs that landed after the first read. A failure
+    // here (hub unreachable) is Rust's to report on the next action, not a banner.
+    await this.importJobs().catch(() => undefined);
   }
 
   async #reloadLock() {

@@ -141,6 +141,23 @@ test("lockDoor on this lock, by clicking: the row completes 1/1 and the lock loc
   await (await byTestId("method-name")).scrollIntoView({ block: "center" });
   await docsScreenshot(browser, "jobs-builder");
 
+  // "Copy as" asks Rust for the text and puts it on the clipboard (no secrets in it).
+  for (const [id, said] of [
+    ["copy-az", /az CLI command/],
+    ["copy-rest", /REST request/],
+  ]) {
+    await (await byTestId(id)).click();
+    await eventually(
+      async () => said.test(await (await byTestId("copy-done")).getText()),
+      `the note after ${id}`,
+    );
+  }
+  const copied = await browser.execute(() => navigator.clipboard?.readText?.().catch(() => null));
+  if (typeof copied === "string" && copied) {
+    assert.match(copied, /lockDoor/);
+    assert.ok(!copied.includes(hub.key), "the copied request holds no key");
+  }
+
   const jobId = await submit();
   await waitForStatus(jobId, "completed");
   const row = await jobRow(jobId);
