@@ -13,6 +13,11 @@ status: string | null,
  */
 after: string | null, 
 /**
+ * Instead of `after`: how many rows to skip, for jumping straight to a position (a
+ * scrollbar dragged to the middle of 100,000 rows). Ignored when `after` is given.
+ */
+offset?: number, 
+/**
  * Rows per page (default 200, at most 5,000).
  */
 limit: number | null, };
