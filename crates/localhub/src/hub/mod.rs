@@ -6,6 +6,7 @@
 //! serialize them. Locks are never held across an `.await`.
 
 pub mod jobs;
+mod reported;
 pub mod tier;
 pub mod twin;
 
@@ -139,6 +140,9 @@ struct Inner {
     next_id: AtomicU64,
     /// Scheduled jobs: the waiting set, the scheduler's wake-up, the running jobs.
     jobs: jobs::Jobs,
+    /// The group-commit writer of reported PATCHes, started on first use (`None`: the
+    /// thread could not be started; PATCHes are then written one by one).
+    reported: std::sync::OnceLock<Option<std::sync::mpsc::Sender<reported::Write>>>,
 }
 
 /// The hub. Cheap to clone; every clone is the same hub.
@@ -177,6 +181,7 @@ impl Hub {
                 device_changes: Notify::new(),
                 next_id: AtomicU64::new(1),
                 jobs: jobs::Jobs::default(),
+                reported: std::sync::OnceLock::new(),
             }),
         };
         hub.ensure_default_policies()?;
@@ -190,7 +195,7 @@ impl Hub {
     }
 
     fn now(&self) -> HubTime {
-        HubTime::at((self.inner.clock)()).unwrap_or(HubTime::NEVER)
+        now_of(&self.inner)
     }
 
     fn store(&self) -> &Store {
@@ -425,6 +430,45 @@ impl Hub {
             store::twins::put(tx, id, &twin)?;
             Ok::<_, HubError>(version)
         })
+    }
+
+    /// Like [`Hub::patch_reported`], but group-committed with the PATCHes of other devices
+    /// that arrive while a commit is under way. The answer comes on the returned channel
+    /// only once the PATCH is committed (or refused), so acknowledging it when it arrives
+    /// never acknowledges an unwritten change. One device's PATCHes are applied in the order
+    /// of the calls.
+    pub fn patch_reported_queued(
+        &self,
+        id: &str,
+        patch: Value,
+    ) -> oneshot::Receiver<Result<i64, HubError>> {
+        let (reply, answer) = oneshot::channel();
+        let writer = self.inner.reported.get_or_init(|| {
+            reported::start(Arc::downgrade(&self.inner))
+                .map_err(|error| {
+                    tracing::warn!(%error, "cannot start the reported-properties writer; writing each PATCH alone");
+                })
+                .ok()
+        });
+        let Some(writer) = writer else {
+            let _ = reply.send(self.patch_reported(id, &patch));
+            return answer;
+        };
+        let Value::Object(patch) = patch else {
+            let _ = reply.send(self.patch_reported(id, &patch));
+            return answer;
+        };
+        let write = reported::Write {
+            device_id: id.to_owned(),
+            patch,
+            reply,
+        };
+        if let Err(std::sync::mpsc::SendError(write)) = writer.send(write) {
+            // The writer thread ended (it only does when the hub is going away).
+            let result = self.patch_reported(&write.device_id, &Value::Object(write.patch));
+            let _ = write.reply.send(result);
+        }
+        answer
     }
 
     /// A device's twin GET (over MQTT): `{"desired":{…,"$version"},"reported":{…,"$version"}}`.
@@ -866,6 +910,10 @@ fn load_twin_in(
 
 /// The twin of `id` alone (a device's twin exists exactly as long as its identity: both are
 /// written and deleted in one transaction).
+fn now_of(inner: &Inner) -> HubTime {
+    HubTime::at((inner.clock)()).unwrap_or(HubTime::NEVER)
+}
+
 fn load_twin_state_in(conn: &rusqlite::Connection, id: &str) -> Result<TwinState, HubError> {
     store::twins::get(conn, id)?.ok_or_else(|| device_not_found(id))
 }

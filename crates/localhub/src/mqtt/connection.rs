@@ -11,6 +11,7 @@ use iothub::model::{DeviceStatus, ErrorCode, HubError};
 use rumqttc::mqttbytes::Error as CodecError;
 use rumqttc::mqttbytes::v4::Packet;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -54,6 +55,8 @@ where
         stats,
         registration: None,
         outgoing: BytesMut::new(),
+        pending_patch: None,
+        queue: VecDeque::new(),
     };
     let mut stream = stream;
     let mut incoming = BytesMut::new();
@@ -71,9 +74,19 @@ where
                 None => std::future::pending().await,
             }
         };
+        let waiting = connection.pending_patch.is_some();
+        let patched = async {
+            match connection.pending_patch.as_mut() {
+                Some((_, answer)) => answer.await,
+                None => std::future::pending().await,
+            }
+        };
         let closed = tokio::select! {
             () = shutdown.cancelled() => Some(CloseReason::Shutdown),
-            read = stream.fill_buf() => match read {
+            answer = patched => connection.on_patched(answer),
+            // While a reported PATCH waits for its commit nothing more is read: what follows
+            // it is handled after its answer, and a flood of PATCHes is held by TCP.
+            read = stream.fill_buf(), if !waiting => match read {
                 Ok([]) => Some(CloseReason::Io("closed by the device".to_owned())),
                 Ok(bytes) => {
                     let count = bytes.len();
@@ -133,7 +146,13 @@ struct Connection {
     stats: MqttStats,
     registration: Option<DeviceConnection>,
     outgoing: BytesMut,
+    /// A reported PATCH handed to the hub's group commit: its request id and its answer.
+    pending_patch: Option<(String, PatchAnswer)>,
+    /// Actions waiting, in order, for the pending PATCH's answer.
+    queue: VecDeque<Action>,
 }
+
+type PatchAnswer = oneshot::Receiver<Result<i64, HubError>>;
 
 impl Connection {
     /// Decodes every whole packet in `incoming` and hands it to the session.
@@ -155,11 +174,15 @@ impl Connection {
         }
     }
 
-    /// Carries out actions (and those that hub replies lead to); returns why to close, if
-    /// the session closed.
+    /// Carries out actions (and those that hub replies lead to) in order; returns why to
+    /// close, if the session closed. Once a reported PATCH is pending, the rest waits in
+    /// `queue` for its answer ([`Connection::on_patched`]), so nothing overtakes it.
     fn carry_out(&mut self, actions: Vec<Action>) -> Option<CloseReason> {
-        let mut queue = VecDeque::from(actions);
-        while let Some(action) = queue.pop_front() {
+        self.queue.extend(actions);
+        while self.pending_patch.is_none() {
+            let Some(action) = self.queue.pop_front() else {
+                break;
+            };
             match action {
                 Action::Send(packet) => {
                     if let Err(error) = packet.write(&mut self.outgoing, MAX_PACKET) {
@@ -168,13 +191,36 @@ impl Connection {
                 }
                 Action::Hub(request) => {
                     if let Some(reply) = self.call_hub(request) {
-                        queue.extend(self.session.on_hub_reply(reply, now()));
+                        self.queue.extend(self.session.on_hub_reply(reply, now()));
                     }
                 }
                 Action::Close(reason) => return Some(reason),
             }
         }
         None
+    }
+
+    /// The pending reported PATCH is committed (or refused): answer it, then carry on with
+    /// what waited behind it.
+    fn on_patched(
+        &mut self,
+        answer: Result<Result<i64, HubError>, oneshot::error::RecvError>,
+    ) -> Option<CloseReason> {
+        let (rid, _) = self.pending_patch.take()?;
+        let result = answer.unwrap_or_else(|_| {
+            Err(HubError::new(
+                ErrorCode::ServerError,
+                "localhub stopped before the reported properties were written",
+            ))
+        });
+        let reply = self
+            .session
+            .on_hub_reply(HubReply::ReportedPatched { rid, result }, now());
+        // The answer goes before everything that arrived after the PATCH.
+        for action in reply.into_iter().rev() {
+            self.queue.push_front(action);
+        }
+        self.carry_out(Vec::new())
     }
 
     fn call_hub(&mut self, request: HubRequest) -> Option<HubReply> {
@@ -211,10 +257,10 @@ impl Connection {
                 device_id,
                 rid,
                 patch,
-            } => Some(HubReply::ReportedPatched {
-                rid,
-                result: hub.patch_reported(&device_id, &patch),
-            }),
+            } => {
+                self.pending_patch = Some((rid, hub.patch_reported_queued(&device_id, patch)));
+                None
+            }
             HubRequest::MethodResponse {
                 device_id,
                 rid,
