@@ -153,6 +153,17 @@ class Session {
     this.lock = view;
   }
 
+  /**
+   * Takes the lock view a command answers with, unless a `lock-changed` event landed while
+   * the command ran: Rust emits one for every change, so that event is at least as new (e.g.
+   * "go offline" answers while still connected, and the event saying offline can come first).
+   */
+  async lockCommand(pending: Promise<LockView>): Promise<void> {
+    const events = this.#lockEvents;
+    const view = await pending;
+    if (this.#lockEvents === events) this.setLock(view);
+  }
+
   /** Replaces the activity log (after clearing it). */
   setActivity(entries: ActivityEntry[]) {
     this.activity = entries;

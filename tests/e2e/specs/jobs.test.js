@@ -246,6 +246,16 @@ test("a job scheduled far ahead is cancelled from its detail", async () => {
   const job = await getJob(hub, jobId);
   assert.equal(job.status, "cancelled", JSON.stringify(job));
   await screenshot(browser, "jobs-04-cancelled");
+
+  // Clone into the builder: the same job under a new id, starting now.
+  await (await byTestId("clone-job")).click();
+  await eventually(async () => {
+    const id = await (await byTestId("job-id")).getValue();
+    return id && id !== jobId;
+  }, "the clone's new job id");
+  assert.equal(await (await byTestId("method-name")).getValue(), "lockDoor");
+  assert.equal(await (await byTestId("start-mode")).getValue(), "now");
+  assert.equal(await (await byTestId("query-condition")).getValue(), `deviceId = '${DEVICE}'`);
 });
 
 test("1,000 simulated devices: a job over tags.building = 43 previews and runs over the hub's count", async () => {
@@ -315,6 +325,8 @@ test("1,000 simulated devices: a job over tags.building = 43 previews and runs o
   assert.equal(lines.length, expected + 1, "a header and one line per device");
   await rm(file, { force: true });
 
+  // The picture: the detail's head, statistics and results (the request folded away).
+  await (await detail.$("details.request > summary")).click();
   await detail.scrollIntoView({ block: "start" });
   await docsScreenshot(browser, "job-detail");
 });
