@@ -178,11 +178,15 @@ impl Connection {
     /// close, if the session closed. Once a reported PATCH is pending, the rest waits in
     /// `queue` for its answer ([`Connection::on_patched`]), so nothing overtakes it.
     fn carry_out(&mut self, actions: Vec<Action>) -> Option<CloseReason> {
-        self.queue.extend(actions);
-        while self.pending_patch.is_none() {
-            let Some(action) = self.queue.pop_front() else {
-                break;
-            };
+        if self.pending_patch.is_some() {
+            self.queue.extend(actions);
+            return None;
+        }
+        self.run(VecDeque::from(actions))
+    }
+
+    fn run(&mut self, mut queue: VecDeque<Action>) -> Option<CloseReason> {
+        while let Some(action) = queue.pop_front() {
             match action {
                 Action::Send(packet) => {
                     if let Err(error) = packet.write(&mut self.outgoing, MAX_PACKET) {
@@ -191,7 +195,12 @@ impl Connection {
                 }
                 Action::Hub(request) => {
                     if let Some(reply) = self.call_hub(request) {
-                        self.queue.extend(self.session.on_hub_reply(reply, now()));
+                        queue.extend(self.session.on_hub_reply(reply, now()));
+                    } else if self.pending_patch.is_some() {
+                        // The rest waits for the PATCH's answer. (`queue` is only ever
+                        // filled while a PATCH is pending, and emptied when it is answered.)
+                        self.queue.extend(queue);
+                        return None;
                     }
                 }
                 Action::Close(reason) => return Some(reason),
@@ -213,14 +222,14 @@ impl Connection {
                 "localhub stopped before the reported properties were written",
             ))
         });
-        let reply = self
-            .session
-            .on_hub_reply(HubReply::ReportedPatched { rid, result }, now());
-        // The answer goes before everything that arrived after the PATCH.
-        for action in reply.into_iter().rev() {
-            self.queue.push_front(action);
-        }
-        self.carry_out(Vec::new())
+        // The answer goes before everything that arrived after the PATCH. Taking the queue
+        // frees it: idle connections are most of a fleet.
+        let mut queue = VecDeque::from(
+            self.session
+                .on_hub_reply(HubReply::ReportedPatched { rid, result }, now()),
+        );
+        queue.extend(std::mem::take(&mut self.queue));
+        self.run(queue)
     }
 
     fn call_hub(&mut self, request: HubRequest) -> Option<HubReply> {
