@@ -75,6 +75,16 @@ enum Cmd {
     MqttFleet(MqttFleetArgs),
 }
 
+/// How the mosquitto reference's clients reach the broker.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+enum Transport {
+    /// TLS 1.3 (rustls, ring) over loopback TCP, as localhub's devices connect.
+    #[default]
+    Tls,
+    /// Plain loopback TCP.
+    Plain,
+}
+
 #[derive(Args, Clone)]
 struct RunArgs {
     /// Connected device counts for the method job (and the mosquitto reference).
@@ -92,15 +102,24 @@ struct RunArgs {
     /// The mosquitto broker binary.
     #[arg(long, default_value = "mosquitto")]
     mosquitto: PathBuf,
-    /// The loopback port mosquitto listens on.
+    /// The loopback port mosquitto listens on (plain TCP reference).
     #[arg(long, default_value_t = 18830)]
     mosquitto_port: u16,
-    /// Requests the mosquitto requester keeps in flight (0: all at once).
-    #[arg(long, default_value_t = 0)]
+    /// The loopback port mosquitto listens on with TLS (TLS reference).
+    #[arg(long, default_value_t = 18831)]
+    mosquitto_tls_port: u16,
+    /// Which mosquitto references to run at each device count: `tls` (a TLS listener with a
+    /// throwaway CA, clients on rustls, as localhub's devices), `plain` (TCP), or both.
+    #[arg(long, value_delimiter = ',', default_value = "tls,plain")]
+    reference: Vec<Transport>,
+    /// Requests the mosquitto requester keeps in flight (0: all at once). The default is
+    /// localhub's own dispatch limit, for a like-for-like reference.
+    #[arg(long, default_value_t = 100)]
     mqtt_window: usize,
     /// Reference clients also publish their reported state (QoS 1, on `rep/{i}`) after each
-    /// answer, as the simulated door locks send a reported PATCH after `lockDoor`.
-    #[arg(long)]
+    /// answer, as the simulated door locks send a reported PATCH after `lockDoor`
+    /// (`--mqtt-report false`: answers only).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     mqtt_report: bool,
     /// Devices registered and connected at the same time (fleet and MQTT clients).
     #[arg(long, default_value_t = 64)]
@@ -163,6 +182,9 @@ struct MqttFleetArgs {
     /// The broker's loopback port.
     #[arg(long)]
     port: u16,
+    /// Connect with TLS, trusting this CA certificate (PEM); plain TCP without it.
+    #[arg(long)]
+    ca: Option<PathBuf>,
     /// How many clients.
     #[arg(long)]
     count: usize,
@@ -366,6 +388,10 @@ async fn fleet_child(args: FleetArgs) -> anyhow::Result<()> {
 }
 
 async fn mqtt_fleet_child(args: MqttFleetArgs) -> anyhow::Result<()> {
+    let broker = mqtt::Broker {
+        port: args.port,
+        tls: args.ca.as_deref().map(client_tls).transpose()?,
+    };
     emit(json!({"event": "baseline", "rss_kb": own_rss_kb()}));
     let started = Instant::now();
     let permits = Arc::new(tokio::sync::Semaphore::new(args.concurrency.max(1)));
@@ -375,9 +401,10 @@ async fn mqtt_fleet_child(args: MqttFleetArgs) -> anyhow::Result<()> {
         let permits = permits.clone();
         let done = done.clone();
         let answered = answered.clone();
+        let broker = broker.clone();
         tokio::spawn(async move {
             let permit = permits.acquire_owned().await;
-            let client = mqtt::Client::connect(args.port, &format!("ref-{index}"), 0).await;
+            let client = mqtt::Client::connect(&broker, &format!("ref-{index}"), 0).await;
             let client = match client {
                 Ok(mut client) => match client.subscribe(&format!("req/{index}/#"), 0).await {
                     Ok(()) => client,
@@ -424,6 +451,23 @@ async fn mqtt_fleet_child(args: MqttFleetArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A rustls client configuration (ring) trusting only the CA certificate in `ca`.
+fn client_tls(ca: &Path) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+
+    let pem = std::fs::read(ca).with_context(|| format!("cannot read {}", ca.display()))?;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(CertificateDer::from_pem_slice(&pem).context("the CA is not a PEM certificate")?)?;
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(Arc::new(config))
 }
 
 /// Answers every request on `req/{index}/{method}?rid={rid}` on `res/{index}/{status}?rid={rid}`
@@ -473,10 +517,22 @@ mod mqtt {
     //! PUBACK, over plain TCP.
 
     use std::io;
+    use std::sync::Arc;
 
-    use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+    use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
     use tokio::net::TcpStream;
-    use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+    /// A byte stream to the broker: plain TCP or TLS over TCP.
+    pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+    impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+    /// How to reach the broker: its loopback port, and a TLS client configuration (trusting
+    /// the bench's throwaway CA) when it listens with TLS.
+    #[derive(Clone)]
+    pub struct Broker {
+        pub port: u16,
+        pub tls: Option<Arc<rustls::ClientConfig>>,
+    }
 
     /// A packet read from the broker.
     pub enum Packet {
@@ -486,10 +542,11 @@ mod mqtt {
         Other,
     }
 
-    /// One client connection.
+    /// One client connection. Reads and writes never overlap (a client either reads or
+    /// writes), so one buffered stream serves both: reads through the outer `BufReader`,
+    /// writes through the inner `BufWriter`.
     pub struct Client {
-        reader: BufReader<OwnedReadHalf>,
-        writer: BufWriter<OwnedWriteHalf>,
+        stream: BufReader<BufWriter<Box<dyn Io>>>,
         next_id: u16,
     }
 
@@ -522,13 +579,27 @@ mod mqtt {
 
     impl Client {
         /// Connects (clean session) and waits for CONNACK.
-        pub async fn connect(port: u16, client_id: &str, keep_alive: u16) -> io::Result<Self> {
-            let stream = TcpStream::connect(("127.0.0.1", port)).await?;
-            stream.set_nodelay(true)?;
-            let (read, write) = stream.into_split();
+        pub async fn connect(
+            broker: &Broker,
+            client_id: &str,
+            keep_alive: u16,
+        ) -> io::Result<Self> {
+            let tcp = TcpStream::connect(("127.0.0.1", broker.port)).await?;
+            tcp.set_nodelay(true)?;
+            let stream: Box<dyn Io> = match &broker.tls {
+                Some(config) => {
+                    let name = rustls_pki_types::ServerName::try_from("127.0.0.1")
+                        .map_err(io::Error::other)?;
+                    Box::new(
+                        tokio_rustls::TlsConnector::from(config.clone())
+                            .connect(name, tcp)
+                            .await?,
+                    )
+                }
+                None => Box::new(tcp),
+            };
             let mut client = Self {
-                reader: BufReader::with_capacity(4096, read),
-                writer: BufWriter::with_capacity(4096, write),
+                stream: BufReader::with_capacity(4096, BufWriter::with_capacity(4096, stream)),
                 next_id: 1,
             };
             let mut body = Vec::new();
@@ -537,8 +608,8 @@ mod mqtt {
             body.push(0x02);
             body.extend_from_slice(&keep_alive.to_be_bytes());
             push_str(&mut body, client_id);
-            client.writer.write_all(&packet(0x10, &body)).await?;
-            client.writer.flush().await?;
+            client.stream.write_all(&packet(0x10, &body)).await?;
+            client.stream.flush().await?;
             match client.read().await? {
                 Packet::ConnAck { code: 0 } => Ok(client),
                 Packet::ConnAck { code } => Err(io::Error::other(format!("CONNACK {code}"))),
@@ -558,8 +629,8 @@ mod mqtt {
             body.extend_from_slice(&self.packet_id().to_be_bytes());
             push_str(&mut body, filter);
             body.push(qos);
-            self.writer.write_all(&packet(0x82, &body)).await?;
-            self.writer.flush().await?;
+            self.stream.write_all(&packet(0x82, &body)).await?;
+            self.stream.flush().await?;
             loop {
                 if let Packet::SubAck = self.read().await? {
                     return Ok(());
@@ -576,23 +647,23 @@ mod mqtt {
                 body.extend_from_slice(&id.to_be_bytes());
             }
             body.extend_from_slice(payload);
-            self.writer
+            self.stream
                 .write_all(&packet(0x30 | (qos << 1), &body))
                 .await
         }
 
         /// Sends what is queued.
         pub async fn flush(&mut self) -> io::Result<()> {
-            self.writer.flush().await
+            self.stream.flush().await
         }
 
         /// Reads the next packet; acknowledges QoS 1 publishes.
         pub async fn read(&mut self) -> io::Result<Packet> {
-            let first = self.reader.read_u8().await?;
+            let first = self.stream.read_u8().await?;
             let mut len = 0usize;
             let mut shift = 0;
             loop {
-                let byte = self.reader.read_u8().await?;
+                let byte = self.stream.read_u8().await?;
                 len |= usize::from(byte & 0x7f) << shift;
                 if byte & 0x80 == 0 {
                     break;
@@ -603,7 +674,7 @@ mod mqtt {
                 }
             }
             let mut body = vec![0u8; len];
-            self.reader.read_exact(&mut body).await?;
+            self.stream.read_exact(&mut body).await?;
             Ok(match first >> 4 {
                 2 => Packet::ConnAck {
                     code: body.get(1).copied().unwrap_or(255),
@@ -628,8 +699,8 @@ mod mqtt {
                     if let Some(id) = packet_id {
                         let mut ack = vec![0x40, 2];
                         ack.extend_from_slice(&id.to_be_bytes());
-                        self.writer.write_all(&ack).await?;
-                        self.writer.flush().await?;
+                        self.stream.write_all(&ack).await?;
+                        self.stream.flush().await?;
                     }
                     Packet::Publish {
                         topic,
@@ -808,6 +879,7 @@ struct TwinRun {
 /// The mosquitto reference at N clients.
 #[derive(Debug, Default)]
 struct MqttRun {
+    transport: Transport,
     devices: usize,
     connected: u64,
     connect_secs: f64,
@@ -840,11 +912,12 @@ fn run(runtime: &tokio::runtime::Runtime, args: &RunArgs) -> anyhow::Result<()> 
         });
         eprintln!("{run:?}");
         methods.push(run);
-        if !args.skip_mosquitto {
-            eprintln!("== mosquitto reference at {count} clients");
-            let reference = mqtt_run(runtime, args, count).unwrap_or_else(|error| {
-                eprintln!("mosquitto run at {count} failed: {error:#}");
+        for &transport in args.reference.iter().filter(|_| !args.skip_mosquitto) {
+            eprintln!("== mosquitto reference ({transport:?}) at {count} clients");
+            let reference = mqtt_run(runtime, args, count, transport).unwrap_or_else(|error| {
+                eprintln!("mosquitto run ({transport:?}) at {count} failed: {error:#}");
                 MqttRun {
+                    transport,
                     devices: count,
                     error: Some(format!("{error:#}")),
                     ..MqttRun::default()
@@ -1186,19 +1259,51 @@ fn twin_run(runtime: &tokio::runtime::Runtime, args: &RunArgs) -> anyhow::Result
     Ok(run)
 }
 
+/// Writes a throwaway CA and a server certificate for 127.0.0.1 (localhub's own certificate
+/// code, the same kind of chain localhub serves) into `dir`; returns the mosquitto TLS lines
+/// and the CA path for the clients.
+fn mosquitto_tls(dir: &Path) -> anyhow::Result<(String, PathBuf)> {
+    use localhub::certs::{CA_CERT_FILE, Certificates, SERVER_CERT_FILE, SERVER_KEY_FILE};
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let dir = std::fs::canonicalize(dir)?;
+    Certificates::load_or_generate(&dir, "127.0.0.1")
+        .context("cannot generate the reference's certificates")?;
+    let ca = dir.join(CA_CERT_FILE);
+    let lines = format!(
+        "cafile {}\ncertfile {}\nkeyfile {}\ntls_version tlsv1.3\n",
+        ca.display(),
+        dir.join(SERVER_CERT_FILE).display(),
+        dir.join(SERVER_KEY_FILE).display(),
+    );
+    Ok((lines, ca))
+}
+
 fn mqtt_run(
     runtime: &tokio::runtime::Runtime,
     args: &RunArgs,
     count: usize,
+    transport: Transport,
 ) -> anyhow::Result<MqttRun> {
+    let (port, tls_lines, ca) = match transport {
+        Transport::Plain => (args.mosquitto_port, String::new(), None),
+        Transport::Tls => {
+            let (lines, ca) = mosquitto_tls(&args.work_dir.join("mosquitto-tls"))?;
+            (args.mosquitto_tls_port, lines, Some(ca))
+        }
+    };
+    let broker_addr = mqtt::Broker {
+        port,
+        tls: ca.as_deref().map(client_tls).transpose()?,
+    };
     let conf = args.work_dir.join("mosquitto.conf");
+    // `user root`: the bench runs as root, and mosquitto would otherwise switch to the
+    // `mosquitto` user, who cannot read the key the bench just wrote (mode 0600).
     std::fs::write(
         &conf,
         format!(
-            "listener {} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_connections -1\n\
-             max_queued_messages 0\nset_tcp_nodelay true\nlog_dest stderr\nlog_type error\n\
-             log_type warning\n",
-            args.mosquitto_port
+            "user root\nlistener {port} 127.0.0.1\n{tls_lines}allow_anonymous true\npersistence false\n\
+             max_connections -1\nmax_queued_messages 0\nset_tcp_nodelay true\nlog_dest stderr\n\
+             log_type error\nlog_type warning\n",
         ),
     )?;
     let broker = Proc::spawn_program(
@@ -1208,9 +1313,9 @@ fn mqtt_run(
     )?;
     // Wait for the port.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", args.mosquitto_port)).is_err() {
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         if Instant::now() > deadline {
-            bail!("mosquitto does not listen on {}", args.mosquitto_port);
+            bail!("mosquitto does not listen on {port}");
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -1221,7 +1326,7 @@ fn mqtt_run(
         &[
             "mqtt-fleet".to_owned(),
             "--port".to_owned(),
-            args.mosquitto_port.to_string(),
+            port.to_string(),
             "--count".to_owned(),
             count.to_string(),
             "--concurrency".to_owned(),
@@ -1229,6 +1334,10 @@ fn mqtt_run(
         ]
         .into_iter()
         .chain(args.mqtt_report.then(|| "--report".to_owned()))
+        .chain(
+            ca.iter()
+                .flat_map(|ca| ["--ca".to_owned(), ca.display().to_string()]),
+        )
         .collect::<Vec<_>>(),
     )?;
     let baseline = clients.expect("baseline", Duration::from_secs(30))?;
@@ -1242,7 +1351,7 @@ fn mqtt_run(
     let me = std::process::id();
     let me_before = sample(me);
     let (wall, responses) = runtime.block_on(request_all(
-        args.mosquitto_port,
+        &broker_addr,
         count,
         args.mqtt_window,
         Duration::from_secs(300),
@@ -1251,6 +1360,7 @@ fn mqtt_run(
     let broker_after = broker.sample();
     let clients_after = clients.sample();
     let run = MqttRun {
+        transport,
         devices: count,
         connected: ready["connected"].as_u64().unwrap_or(0),
         connect_secs: secs(&ready),
@@ -1273,16 +1383,16 @@ fn mqtt_run(
 /// Publishes one request per client (QoS 0) and waits for every answer; returns the time
 /// from the first publish to the last answer.
 async fn request_all(
-    port: u16,
+    broker: &mqtt::Broker,
     count: usize,
     window: usize,
     timeout: Duration,
 ) -> anyhow::Result<(Duration, usize)> {
     // Answers arrive on their own connection, read by their own task, so that reading them
     // never waits behind writing requests.
-    let mut answers = mqtt::Client::connect(port, "ref-requester-in", 0).await?;
+    let mut answers = mqtt::Client::connect(broker, "ref-requester-in", 0).await?;
     answers.subscribe("res/#", 0).await?;
-    let mut sender = mqtt::Client::connect(port, "ref-requester-out", 0).await?;
+    let mut sender = mqtt::Client::connect(broker, "ref-requester-out", 0).await?;
     let in_flight = Arc::new(tokio::sync::Semaphore::new(if window == 0 {
         tokio::sync::Semaphore::MAX_PERMITS
     } else {
@@ -1413,20 +1523,24 @@ fn report(
     if !references.is_empty() {
         let _ = writeln!(
             out,
-            "\n### Reference: the same request/response through mosquitto (loopback, plain TCP)\n"
+            "\n### Reference: the same request/response through mosquitto (loopback; TLS as localhub's devices, and plain TCP)\n"
         );
         let _ = writeln!(
             out,
-            "| clients | connected (connect time) | wall time (first request → last answer) | answers | round trips/s | broker CPU | clients CPU | requester CPU | broker RSS idle → connected | broker RSS per client | clients RSS per client | note |"
+            "| transport | clients | connected (connect time) | wall time (first request → last answer) | answers | round trips/s | broker CPU | clients CPU | requester CPU | broker RSS idle → connected | broker RSS per client | clients RSS per client | note |"
         );
         let _ = writeln!(
             out,
-            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
         );
         for r in references {
             let _ = writeln!(
                 out,
-                "| {} | {} ({:.1} s) | {:.3} s | {} | {:.0} | {:.2} s | {:.2} s | {:.2} s | {} → {} MiB | {:.1} KiB | {:.1} KiB | {} |",
+                "| {} | {} | {} ({:.1} s) | {:.3} s | {} | {:.0} | {:.2} s | {:.2} s | {:.2} s | {} → {} MiB | {:.1} KiB | {:.1} KiB | {} |",
+                match r.transport {
+                    Transport::Tls => "TLS 1.3",
+                    Transport::Plain => "TCP",
+                },
                 r.devices,
                 r.connected,
                 r.connect_secs,
@@ -1441,6 +1555,30 @@ fn report(
                 per_device_kb(r.broker_rss.0, r.broker_rss.1, r.connected),
                 per_device_kb(r.clients_rss.0, r.clients_rss.1, r.connected),
                 r.error.clone().unwrap_or_default(),
+            );
+        }
+    }
+    for r in references {
+        if let Some(m) = methods
+            .iter()
+            .find(|m| m.devices == r.devices && m.error.is_none())
+        {
+            let ops = m.succeeded as f64 / m.job_wall_secs;
+            let round_trips = r.responses as f64 / r.wall_secs;
+            let per_device = |cpu: f64| cpu * 1e6 / r.devices as f64;
+            let _ = writeln!(
+                out,
+                "\nAt {} devices, localhub vs mosquitto over {}: {:.0} vs {:.0} per second ({:.2}×); server CPU per device {:.0} µs vs {:.0} µs.",
+                r.devices,
+                match r.transport {
+                    Transport::Tls => "TLS",
+                    Transport::Plain => "plain TCP",
+                },
+                ops,
+                round_trips,
+                ops / round_trips,
+                per_device(m.hub_cpu),
+                per_device(r.broker_cpu),
             );
         }
     }
