@@ -139,6 +139,7 @@ test("lockDoor on this lock, by clicking: the row completes 1/1 and the lock loc
   await typeInto("method-name", "lockDoor");
   await typeInto("method-payload", '{"lockTime": "10m"}');
   await (await byTestId("method-name")).scrollIntoView({ block: "center" });
+  await browser.execute(() => document.activeElement?.blur());
   await docsScreenshot(browser, "jobs-builder");
 
   // "Copy as" asks Rust for the text and puts it on the clipboard (no secrets in it).
