@@ -60,7 +60,10 @@ fn run(inner: &Weak<Inner>, receiver: &Receiver<Write>) {
 
 /// Applies `batch` in one transaction and answers every caller after the commit.
 fn apply(inner: &Arc<Inner>, batch: Vec<Write>) {
-    tracing::trace!(patches = batch.len(), "committing a batch of reported PATCHes");
+    tracing::trace!(
+        patches = batch.len(),
+        "committing a batch of reported PATCHes"
+    );
     let now = super::now_of(inner);
     let outcome = inner.store.transaction(|tx| {
         batch

@@ -15,7 +15,11 @@ pub mod twins;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
-use rusqlite::Connection;
+use rusqlite::{Connection, TransactionBehavior};
+
+/// How long a statement waits for another connection's write lock before failing with
+/// `database is locked`.
+pub const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A storage failure. The hub maps it to a 500 and keeps running.
 #[derive(Debug, thiserror::Error)]
@@ -44,9 +48,11 @@ impl Store {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let conn = Connection::open(path)?;
+        // First, so that even the pragmas and migrations below wait for another process's
+        // writer (a running hub, or the `localhub` CLI next to it) instead of failing.
+        conn.busy_timeout(BUSY_TIMEOUT)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
         Self::migrate(conn)
     }
 
@@ -71,6 +77,13 @@ impl Store {
     }
 
     /// Runs `f` in one transaction, committed only if `f` succeeds.
+    ///
+    /// The transaction is `IMMEDIATE`: it takes the database's write lock when it begins,
+    /// waiting up to [`BUSY_TIMEOUT`] for another process's writer. A `DEFERRED` one that
+    /// reads first and then writes cannot wait: in WAL mode its upgrade to a writer fails at
+    /// once with `database is locked` if another connection committed since its read began
+    /// (the busy handler is not called for that case). The hub and the `localhub` CLI both
+    /// write to the same file, so every transaction starts as a writer.
     pub fn transaction<T, E>(
         &self,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, E>,
@@ -79,7 +92,9 @@ impl Store {
         E: From<StoreError>,
     {
         let mut conn = self.lock()?;
-        let tx = conn.transaction().map_err(StoreError::from)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(StoreError::from)?;
         let value = f(&tx)?;
         tx.commit().map_err(StoreError::from)?;
         Ok(value)
