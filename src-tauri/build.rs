@@ -3,6 +3,11 @@
 //! permissions are pointed at src-tauri/ explicitly.
 
 fn main() {
+    // tauri-build reads these folders; rebuild when a capability or permission changes, not
+    // only when tauri.conf.json does.
+    println!("cargo:rerun-if-changed=src-tauri/capabilities");
+    println!("cargo:rerun-if-changed=src-tauri/permissions");
+    println!("cargo:rerun-if-changed=tauri.conf.json");
     tauri_build::try_build(
         tauri_build::Attributes::new()
             .capabilities_path_pattern("./src-tauri/capabilities/**/*")

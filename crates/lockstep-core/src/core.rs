@@ -944,11 +944,11 @@ impl Core {
 
     /// Starts adding `count` (10, 100, 1,000 or 10,000) simulated devices on the local hub;
     /// progress follows as [`CoreEvent::FleetChanged`].
-    pub fn add_simulated_devices(&self, count: u32) -> Result<FleetView, CoreError> {
+    pub async fn add_simulated_devices(&self, count: u32) -> Result<FleetView, CoreError> {
         let local = self
             .local()
             .ok_or_else(|| CoreError::NotFound("the local hub is not running".into()))?;
-        self.inner.fleet.add(local, count)
+        self.inner.fleet.add(local, count).await
     }
 }
 

@@ -103,8 +103,9 @@ impl FleetController {
     }
 
     /// Starts adding `count` devices on `local` in the background; returns the fleet with
-    /// `adding` set.
-    pub fn add(&self, local: Arc<LocalHub>, count: u32) -> Result<FleetView, CoreError> {
+    /// `adding` set. Async because it spawns on the caller's tokio runtime: a synchronous
+    /// caller (a Tauri command on the GTK main thread) has none.
+    pub async fn add(&self, local: Arc<LocalHub>, count: u32) -> Result<FleetView, CoreError> {
         if !ADD_COUNTS.contains(&count) {
             return Err(CoreError::invalid(
                 "count",

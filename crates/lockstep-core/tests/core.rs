@@ -1384,10 +1384,10 @@ async fn a_fleet_of_simulated_devices_and_the_preview_counts_match_the_hub() {
     let app = App::start(secrets).await;
     let mut events = app.core.subscribe();
     assert!(matches!(
-        app.core.add_simulated_devices(7),
+        app.core.add_simulated_devices(7).await,
         Err(CoreError::InvalidInput { .. })
     ));
-    let fleet = app.core.add_simulated_devices(100).expect("adding");
+    let fleet = app.core.add_simulated_devices(100).await.expect("adding");
     assert!(fleet.available && fleet.adding);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
     let mut progress_events = 0;
