@@ -62,6 +62,65 @@ async function waitForPort(port, child, timeoutMs) {
   throw new Error(`tauri-driver did not listen on ${port} within ${timeoutMs} ms`);
 }
 
+/** Resolves when `child` has exited (at once if it already has). */
+function exited(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once("exit", () => resolve()));
+}
+
+/** Whether process `pid` is still alive (a zombie counts as gone). */
+async function alive(pid) {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+/** The pids of processes started with `XDG_DATA_HOME=<dataHome>` (this launch's app). */
+async function appProcesses(dataHome) {
+  const wanted = `XDG_DATA_HOME=${dataHome}`;
+  const pids = [];
+  for (const name of await readdir("/proc").catch(() => [])) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    try {
+      const environ = (await readFile(`/proc/${name}/environ`, "utf8")).split("\0");
+      const exe = await readFile(`/proc/${name}/cmdline`, "utf8");
+      if (environ.includes(wanted) && !/tauri-driver|WebKitWebDriver/.test(exe)) {
+        pids.push(Number(name));
+      }
+    } catch {
+      // Gone already, or not ours to read.
+    }
+  }
+  return pids;
+}
+
+/** Waits until every pid has exited; after `timeoutMs`, kills the rest and waits for that. */
+async function waitForExit(pids, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const left = [];
+    for (const pid of pids) if (await alive(pid)) left.push(pid);
+    if (left.length === 0) return;
+    if (Date.now() > deadline) {
+      for (const pid of left) {
+        try {
+          process.kill(pid, "SIGKILL");
+        } catch {
+          // Exited in between.
+        }
+      }
+      pids = left;
+      if (Date.now() > deadline + 5_000) {
+        throw new Error(`the app (pid ${left.join(", ")}) did not exit after the session closed`);
+      }
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /**
  * Starts tauri-driver and opens a WebDriver session on the app, with fresh XDG data and config
  * dirs (tauri-driver and WebKitWebDriver pass the environment on to the app). Returns the
@@ -97,10 +156,16 @@ export async function launchApp() {
     /** `<XDG_CONFIG_HOME>/dev.lockstep.app`: the app config dir (profiles.json). */
     configDir: path.join(env.XDG_CONFIG_HOME, IDENTIFIER),
     async close() {
+      const apps = await appProcesses(env.XDG_DATA_HOME);
       try {
         await browser.deleteSession();
       } finally {
+        const driverGone = exited(child);
         child.kill("SIGTERM");
+        await driverGone;
+        // The app may outlive its driver for a moment; a leftover app keeps the local hub's
+        // ports, and the next spec's hub then picks others. Wait until it has really gone.
+        await waitForExit(apps, 10_000);
       }
     },
   };
