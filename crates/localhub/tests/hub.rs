@@ -291,6 +291,25 @@ async fn offline_devices_fail_with_404103_after_the_connect_timeout() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_deleted_device_is_not_found_even_if_it_was_connected_and_subscribed() {
+    // invoke_method asks the registry only when the device is not connected: deleting a
+    // device must drop what made it reachable, so the call is 404001, not a dispatch.
+    let hub = hub();
+    add(&hub, "door-1");
+    let mut conn = hub.connect_device("door-1", 8);
+    hub.subscribe("door-1", |s| s.methods = true)
+        .expect("subscribe");
+    hub.delete_device("door-1", &IfMatch::Any).expect("delete");
+    let err = hub
+        .invoke_method("door-1", &method("lockDoor", 5))
+        .await
+        .expect_err("deleted");
+    assert_eq!(code(&err), Some(404001));
+    // The connection was told to close and got no method request.
+    assert!(matches!(conn.inbox.recv().await, Some(ToDevice::Close(_))));
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_device_that_connects_within_the_connect_timeout_gets_the_call() {
     let hub = hub();
     add(&hub, "door-1");

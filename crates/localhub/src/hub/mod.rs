@@ -729,25 +729,34 @@ impl Hub {
         method: &CloudToDeviceMethod,
     ) -> Result<CloudToDeviceMethodResult, HubError> {
         let call = MethodCall::validate(method)?;
-        if !self
-            .store()
-            .read(|conn| store::devices::exists(conn, device_id))
-            .map_err(internal)?
+        // A connected device is registered (deleting one drops its connection first): only
+        // when it is not connected does the registry have to say whether it exists. This
+        // saves a query per device of a method job.
+        let dispatched = self.try_dispatch(device_id, &call);
+        if dispatched.is_none()
+            && !self
+                .store()
+                .read(|conn| store::devices::exists(conn, device_id))
+                .map_err(internal)?
         {
             return Err(device_not_found(device_id));
         }
 
         let deadline = tokio::time::Instant::now() + call.connect_timeout;
-        let (rid, reply) = loop {
-            let changed = self.inner.device_changes.notified();
-            if let Some(pending) = self.try_dispatch(device_id, &call) {
-                break pending;
-            }
-            if tokio::time::timeout_at(deadline, changed).await.is_err() {
-                return Err(HubError::new(
-                    ErrorCode::DeviceNotOnline,
-                    format!("Timed out waiting for device '{device_id}' to connect."),
-                ));
+        let (rid, reply) = if let Some(pending) = dispatched {
+            pending
+        } else {
+            loop {
+                let changed = self.inner.device_changes.notified();
+                if let Some(pending) = self.try_dispatch(device_id, &call) {
+                    break pending;
+                }
+                if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                    return Err(HubError::new(
+                        ErrorCode::DeviceNotOnline,
+                        format!("Timed out waiting for device '{device_id}' to connect."),
+                    ));
+                }
             }
         };
         match tokio::time::timeout(call.response_timeout, reply).await {
