@@ -226,6 +226,29 @@ describe("JobDetail", () => {
     expect(html).toContain("3 of 100,000 loaded");
   });
 
+  it("reads rows through rowAt when the parent pages them, showing loading rows for the gaps", () => {
+    // Only rows 2..9 are loaded (a page in the middle of 100,000).
+    const rowAt = (index: number) => (index >= 2 && index < 10 ? result(index) : undefined);
+    const html = render(JobDetail, {
+      props: {
+        job: job(1),
+        rows: [],
+        rowAt,
+        loaded: 8,
+        total: 100_000,
+        onstatusfilter: () => {},
+        onwindow: () => {},
+        now: NOW,
+      },
+    }).body;
+    const shown = tags(html, "device-result-row");
+    expect(shown).toHaveLength(8);
+    expect(shown[0]).toContain('data-device-id="sim-000002"');
+    expect(html).toContain("Loading…");
+    expect(html).toContain('aria-rowcount="100001"');
+    expect(html).toContain("8 of 100,000 loaded");
+  });
+
   it("offers cancel only while the job can still be cancelled, and shows the request", () => {
     const html = render(JobDetail, {
       props: {
