@@ -2,7 +2,8 @@
 // lock; an outside service client (node over the IoT Hub REST API, with its own SAS token)
 // locks it with a direct method and patches its twin, and the window follows; the local hub
 // view shows its connection strings masked until revealed; adding an Azure profile checks the
-// string precisely, stores nothing on failure, and keeps the secret only in the keychain.
+// string precisely, stores nothing on failure, and keeps the secret only in the keychain; a
+// profile can be renamed, and the device dialog creates a new lock device on the hub.
 //
 // The tests share one app and run in order (each builds on the state the previous one left).
 
@@ -272,4 +273,52 @@ test("an added profile's secret is in the keychain and nowhere on disk; delete r
     async () => (await keychainItems(account)).length === 0,
     `the keychain entry ${account} to go`,
   );
+});
+
+test("renaming the local hub profile shows the new name and saves it", async () => {
+  const { browser } = app;
+  const local = await browser.$('[data-testid="profile-item"][data-kind="local"]');
+  await local.moveTo();
+  await (await local.$('[data-testid="profile-edit"]')).click();
+  const name = await byTestId("edit-profile-name");
+  await name.waitForDisplayed({ timeout: 10_000 });
+  await name.clearValue();
+  await name.setValue("Laptop hub");
+  await (await byTestId("save-profile")).click();
+
+  // The row is re-rendered with the new name, so it is looked up again each time.
+  const shownName = async () =>
+    (await browser
+      .$('[data-testid="profile-item"][data-kind="local"] [data-testid="profile-name"]')
+      .getProperty("textContent")) ?? "";
+  await eventually(
+    async () => (await shownName()).trim() === "Laptop hub",
+    "the sidebar to show the new name",
+  );
+  await eventually(
+    async () =>
+      JSON.parse(await readFile(profilesFile(), "utf8")).profiles[0].name === "Laptop hub",
+    "profiles.json to hold the new name",
+  );
+});
+
+test("creating a new lock device from the device dialog connects the lock as that device", async () => {
+  const { browser } = app;
+  await (await byTestId("change-lock-device")).click();
+  const newId = await byTestId("new-device-id");
+  await newId.waitForDisplayed({ timeout: 10_000 });
+  await newId.setValue("door-lock-2");
+  await (await byTestId("create-lock-device")).click();
+
+  await eventually(
+    async () => (await (await byTestId("lock-device-id")).getText()) === "door-lock-2",
+    "the lock to use door-lock-2",
+  );
+  const connection = await byTestId("device-connection");
+  await waitForAttribute(connection, "data-state", "connected", 30_000);
+
+  // The hub has the new device, and it answers as the lock.
+  const answer = await invokeMethod(hub, "door-lock-2", "lockDoor", { lockTime: "1m" });
+  assert.equal(answer.status, 200, JSON.stringify(answer.body));
+  await waitForAttribute(await byTestId("door-lock"), "data-state", "locked");
 });
