@@ -15,18 +15,16 @@
 //
 //   node tests/bench/app-startup.mjs [--runs N]
 
-import { spawn, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 
-import { remote } from "webdriverio";
+import { launchApp } from "../e2e/support.js";
 
 const IDLE_MS = 10_000;
 const runs = Number(process.argv[process.argv.indexOf("--runs") + 1]) || 5;
 const app = process.env.LOCKSTEP_APP;
-const driver = process.env.TAURI_DRIVER ?? "tauri-driver";
 if (!app) throw new Error("LOCKSTEP_APP must name the built app binary");
 
 const ticksPerSecond = Number(
@@ -34,29 +32,6 @@ const ticksPerSecond = Number(
 );
 const bootTimeMs =
   Number(/^btime (\d+)$/m.exec(readFileSync("/proc/stat", "utf8"))[1]) * 1000;
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer().on("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitForPort(port) {
-  for (let i = 0; i < 150; i++) {
-    const open = await new Promise((resolve) => {
-      const socket = net.connect(port, "127.0.0.1");
-      socket.once("connect", () => (socket.destroy(), resolve(true)));
-      socket.once("error", () => resolve(false));
-    });
-    if (open) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`tauri-driver did not listen on ${port}`);
-}
 
 function children(pid) {
   const out = [];
@@ -103,82 +78,56 @@ function findApp(driverPid) {
 }
 
 async function measureOnce(home) {
-  const port = await freePort();
-  const nativePort = await freePort();
-  const child = spawn(
-    driver,
-    ["--port", String(port), "--native-port", String(nativePort)],
-    {
-      stdio: ["ignore", "ignore", "inherit"],
-      env: {
-        ...process.env,
-        XDG_DATA_HOME: path.join(home, "data"),
-        XDG_CONFIG_HOME: path.join(home, "config"),
-      },
-    },
-  );
+  const { browser, driverPid, close } = await launchApp({ home });
   try {
-    await waitForPort(port);
-    const browser = await remote({
-      hostname: "127.0.0.1",
-      port,
-      logLevel: "error",
-      capabilities: { "tauri:options": { application: app } },
-    });
-    try {
-      const pid = findApp(child.pid);
-      const started = processStartMs(pid);
-      // Wait until the lock shows a real state, then read when the page first had it.
-      await browser.waitUntil(
-        () =>
-          browser.execute(() => {
-            const lock = document.querySelector('[data-testid="door-lock"]');
-            const state = lock?.getAttribute("data-state");
-            return state === "locked" || state === "unlocked";
-          }),
-        {
-          timeout: 60_000,
-          interval: 20,
-          timeoutMsg: "the lock never showed a state",
-        },
-      );
-      const seenAt = Date.now();
-      const paint = await browser.execute(() => {
-        const fcp = performance.getEntriesByName("first-contentful-paint")[0];
-        return {
-          origin: performance.timeOrigin,
-          fcp: fcp ? fcp.startTime : null,
-        };
-      });
-      await new Promise((r) => setTimeout(r, IDLE_MS));
-      const appMemory = memoryKiB(pid);
-      let total = { ...appMemory };
-      const stack = children(pid);
-      while (stack.length) {
-        const next = stack.pop();
-        try {
-          const m = memoryKiB(next);
-          total = { rss: total.rss + m.rss, pss: total.pss + m.pss };
-          stack.push(...children(next));
-        } catch {
-          // gone
-        }
-      }
-      await browser.deleteSession();
+    const pid = findApp(driverPid);
+    const started = processStartMs(pid);
+    // Wait until the lock shows a real state, then read when the page first had it.
+    await browser.waitUntil(
+      () =>
+        browser.execute(() => {
+          const lock = document.querySelector('[data-testid="door-lock"]');
+          const state = lock?.getAttribute("data-state");
+          return state === "locked" || state === "unlocked";
+        }),
+      {
+        timeout: 60_000,
+        interval: 20,
+        timeoutMsg: "the lock never showed a state",
+      },
+    );
+    const seenAt = Date.now();
+    const paint = await browser.execute(() => {
+      const fcp = performance.getEntriesByName("first-contentful-paint")[0];
       return {
-        firstPaintMs:
-          paint.fcp === null ? null : paint.origin + paint.fcp - started,
-        lockSeenMs: seenAt - started,
-        appMemory,
-        total,
+        origin: performance.timeOrigin,
+        fcp: fcp ? fcp.startTime : null,
       };
-    } catch (err) {
-      await browser.deleteSession().catch(() => {});
-      throw err;
+    });
+    await new Promise((r) => setTimeout(r, IDLE_MS));
+    const appMemory = memoryKiB(pid);
+    let total = { ...appMemory };
+    const stack = children(pid);
+    while (stack.length) {
+      const next = stack.pop();
+      try {
+        const m = memoryKiB(next);
+        total = { rss: total.rss + m.rss, pss: total.pss + m.pss };
+        stack.push(...children(next));
+      } catch {
+        // gone
+      }
     }
+    return {
+      firstPaintMs:
+        paint.fcp === null ? null : paint.origin + paint.fcp - started,
+      lockSeenMs: seenAt - started,
+      appMemory,
+      total,
+    };
   } finally {
-    child.kill("SIGTERM");
-    await new Promise((r) => setTimeout(r, 500));
+    // Waits until the app has exited, so the next run's hub gets the same ports.
+    await close();
   }
 }
 

@@ -7,41 +7,14 @@
 // a scrollTop change) to two animation frames later, i.e. until the result has been laid out
 // and painted. WebDriver only starts the action and reads the numbers.
 
-import { spawn } from "node:child_process";
-import net from "node:net";
-import path from "node:path";
+import { launchApp } from "../e2e/support.js";
 
-import { remote } from "webdriverio";
-
-const app = process.env.LOCKSTEP_APP;
-const driver = process.env.TAURI_DRIVER ?? "tauri-driver";
 const home = process.env.LOCKSTEP_BENCH_HOME;
 const steps = 40;
-if (!app || !home)
-  throw new Error("LOCKSTEP_APP and LOCKSTEP_BENCH_HOME must be set");
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer().on("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitForPort(port) {
-  for (let i = 0; i < 150; i++) {
-    const open = await new Promise((resolve) => {
-      const socket = net.connect(port, "127.0.0.1");
-      socket.once("connect", () => (socket.destroy(), resolve(true)));
-      socket.once("error", () => resolve(false));
-    });
-    if (open) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`tauri-driver did not listen on ${port}`);
-}
+if (!home)
+  throw new Error(
+    "LOCKSTEP_BENCH_HOME must be set (tests/bin/measure-jobs-ui does)",
+  );
 
 /**
  * Does one action in the page and resolves, in the page, once an element matching `ready`
@@ -118,108 +91,80 @@ function stats(times) {
 
 const ms = (t) => (t === null ? "not within 60 s" : `${t.toFixed(1)} ms`);
 
-const port = await freePort();
-const nativePort = await freePort();
-const child = spawn(
-  driver,
-  ["--port", String(port), "--native-port", String(nativePort)],
-  {
-    stdio: ["ignore", "ignore", "inherit"],
-    env: {
-      ...process.env,
-      XDG_DATA_HOME: path.join(home, "data"),
-      XDG_CONFIG_HOME: path.join(home, "config"),
-    },
-  },
-);
 const rows = [];
+const { browser, close } = await launchApp({ home });
 try {
-  await waitForPort(port);
-  const browser = await remote({
-    hostname: "127.0.0.1",
-    port,
-    logLevel: "error",
-    capabilities: { "tauri:options": { application: app } },
-  });
-  try {
-    await browser
-      .$('[data-testid="jobs-nav"]')
-      .waitForExist({ timeout: 60_000 });
-    // Let start-up (hub, lock, job import) settle so it does not share the measurements.
-    await browser.pause(5_000);
+  await browser.$('[data-testid="jobs-nav"]').waitForExist({ timeout: 60_000 });
+  // Let start-up (hub, lock, job import) settle so it does not share the measurements.
+  await browser.pause(5_000);
 
-    // The floor under every figure: two frames with nothing to do.
-    const idle = [];
-    for (let i = 0; i < 10; i++) {
-      idle.push(
-        await timed(browser, {
-          kind: "scroll",
-          target: "body",
-          amount: 0,
-          ready: "body",
-        }),
-      );
-    }
-    rows.push(["baseline: two frames, nothing changed", stats(idle)]);
-
-    const jobRow = '[data-testid="job-row"]';
-    const resultRow = '[data-testid="device-result-row"]';
-    const open = await timed(browser, {
-      kind: "click",
-      target: '[data-testid="jobs-nav"]',
-      ready: jobRow,
-    });
-    const inDom = await browser.execute(
-      (sel) => document.querySelectorAll(sel).length,
-      jobRow,
+  // The floor under every figure: two frames with nothing to do.
+  const idle = [];
+  for (let i = 0; i < 10; i++) {
+    idle.push(
+      await timed(browser, {
+        kind: "scroll",
+        target: "body",
+        amount: 0,
+        ready: "body",
+      }),
     );
-    rows.push([
-      `open the jobs screen (1,000 jobs; ${inDom} rows in the DOM)`,
-      ms(open),
-    ]);
-    rows.push([
-      `timeline: scroll by 600 px (${steps} steps)`,
-      stats(await scrollSteps(browser, jobRow, 600)),
-    ]);
-
-    const bigJob = `${jobRow}[data-job-id="big-job"]`;
-    await timed(browser, {
-      kind: "scroll",
-      target: jobRow,
-      amount: 0,
-      fraction: true,
-      ready: bigJob,
-    });
-    const detail = await timed(browser, {
-      kind: "click",
-      target: bigJob,
-      ready: resultRow,
-      text: "sim-lock-",
-    });
-    rows.push(["open the job with 100,000 device results", ms(detail)]);
-    rows.push([
-      `results: scroll by 320 px (${steps} steps, loaded rows)`,
-      stats(await scrollSteps(browser, resultRow, 320)),
-    ]);
-    const deep = await timed(browser, {
-      kind: "scroll",
-      target: resultRow,
-      amount: 0.5,
-      fraction: true,
-      ready: resultRow,
-      text: "sim-lock-0[45]\\d{4}",
-    });
-    rows.push([
-      "results: jump to the middle (row 50,000) until its rows show",
-      ms(deep),
-    ]);
-    await browser.deleteSession();
-  } catch (error) {
-    await browser.deleteSession().catch(() => {});
-    throw error;
   }
+  rows.push(["baseline: two frames, nothing changed", stats(idle)]);
+
+  const jobRow = '[data-testid="job-row"]';
+  const resultRow = '[data-testid="device-result-row"]';
+  const open = await timed(browser, {
+    kind: "click",
+    target: '[data-testid="jobs-nav"]',
+    ready: jobRow,
+  });
+  const inDom = await browser.execute(
+    (sel) => document.querySelectorAll(sel).length,
+    jobRow,
+  );
+  rows.push([
+    `open the jobs screen (1,000 jobs; ${inDom} rows in the DOM)`,
+    ms(open),
+  ]);
+  rows.push([
+    `timeline: scroll by 600 px (${steps} steps)`,
+    stats(await scrollSteps(browser, jobRow, 600)),
+  ]);
+
+  const bigJob = `${jobRow}[data-job-id="big-job"]`;
+  await timed(browser, {
+    kind: "scroll",
+    target: jobRow,
+    amount: 0,
+    fraction: true,
+    ready: bigJob,
+  });
+  const detail = await timed(browser, {
+    kind: "click",
+    target: bigJob,
+    ready: resultRow,
+    text: "sim-lock-",
+  });
+  rows.push(["open the job with 100,000 device results", ms(detail)]);
+  rows.push([
+    `results: scroll by 320 px (${steps} steps, loaded rows)`,
+    stats(await scrollSteps(browser, resultRow, 320)),
+  ]);
+  const deep = await timed(browser, {
+    kind: "scroll",
+    target: resultRow,
+    amount: 0.5,
+    fraction: true,
+    ready: resultRow,
+    text: "sim-lock-0[45]\\d{4}",
+  });
+  rows.push([
+    "results: jump to the middle (row 50,000) until its rows show",
+    ms(deep),
+  ]);
 } finally {
-  child.kill("SIGTERM");
+  await close();
 }
 
 console.log("| action | time (in the webview, to the second frame after) |");

@@ -123,14 +123,16 @@ async function waitForExit(pids, timeoutMs) {
 
 /**
  * Starts tauri-driver and opens a WebDriver session on the app, with fresh XDG data and config
- * dirs (tauri-driver and WebKitWebDriver pass the environment on to the app). Returns the
- * webdriverio browser, the app's data and config dirs, and a `close()` that ends both.
+ * dirs (tauri-driver and WebKitWebDriver pass the environment on to the app), or those below
+ * `home` when given (the benchmarks start the app twice on the same dirs). Returns the
+ * webdriverio browser, the app's data and config dirs, tauri-driver's pid, and a `close()`
+ * that ends both and waits until the app has exited.
  */
-export async function launchApp() {
+export async function launchApp({ home } = {}) {
   const application = process.env.LOCKSTEP_APP;
   if (!application) throw new Error("LOCKSTEP_APP must name the built app binary");
   const driver = process.env.TAURI_DRIVER ?? "tauri-driver";
-  const home = await mkdtemp(path.join(os.tmpdir(), "lockstep-e2e-"));
+  home ??= await mkdtemp(path.join(os.tmpdir(), "lockstep-e2e-"));
   const env = {
     ...process.env,
     XDG_DATA_HOME: path.join(home, "data"),
@@ -155,6 +157,8 @@ export async function launchApp() {
     dataDir: path.join(env.XDG_DATA_HOME, IDENTIFIER),
     /** `<XDG_CONFIG_HOME>/dev.lockstep.app`: the app config dir (profiles.json). */
     configDir: path.join(env.XDG_CONFIG_HOME, IDENTIFIER),
+    /** tauri-driver's pid: the app runs below it (through WebKitWebDriver). */
+    driverPid: child.pid,
     async close() {
       const apps = await appProcesses(env.XDG_DATA_HOME);
       try {
