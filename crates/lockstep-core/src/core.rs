@@ -26,7 +26,7 @@ use time::OffsetDateTime;
 
 use crate::fleet::FleetController;
 use crate::hub::{self, Permissions};
-use crate::jobs::{self, JobsController, ProfileJobs};
+use crate::jobs::{JobsController, ProfileJobs};
 use crate::local::{DOOR_LOCK_ID, LocalHub, LocalHubPorts};
 use crate::lock::{LockController, LockTarget};
 use crate::profiles::{LOCAL_PROFILE_ID, Profile, ProfileStore, Profiles};
@@ -172,8 +172,8 @@ impl Core {
         *guard(&self.inner.profiles) = Some(store);
 
         // 3. The job archive (every profile's jobs, kept across restarts).
-        let archive = self.inner.config.data_dir.join(jobs::ARCHIVE_FILE);
-        self.inner.jobs.open_archive(archive).await?;
+        let data_dir = self.inner.config.data_dir.clone();
+        self.inner.jobs.open_archive(data_dir).await?;
 
         // 4. The local hub.
         let local = match self.local() {

@@ -22,9 +22,6 @@ use tokio::task::JoinHandle;
 
 use crate::{CoreError, CoreEvent};
 
-/// The archive's file name in the app data dir (the jobs crate's own name for it).
-pub const ARCHIVE_FILE: &str = lockstep_jobs::archive::FILE_NAME;
-
 /// A desktop notification to show.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notification {
@@ -229,24 +226,16 @@ impl JobsController {
         }
     }
 
-    /// Opens the archive at `path` (once; later calls keep the open one).
-    pub async fn open_archive(&self, path: std::path::PathBuf) -> Result<Archive, CoreError> {
+    /// Opens the archive in `dir` (created if missing; once, later calls keep the open one).
+    pub async fn open_archive(&self, dir: std::path::PathBuf) -> Result<Archive, CoreError> {
         if let Some(archive) = lock(&self.archive).clone() {
             return Ok(archive);
         }
         let archive = tokio::task::spawn_blocking(move || {
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(|error| {
-                    CoreError::internal(format!(
-                        "cannot create the folder of the job archive {}: {error}",
-                        dir.display()
-                    ))
-                })?;
-            }
-            Archive::open(&path).map_err(|error| {
+            Archive::open_in_dir(&dir).map_err(|error| {
                 CoreError::internal(format!(
-                    "cannot open the job archive {}: {error}",
-                    path.display()
+                    "cannot open the job archive in {}: {error}",
+                    dir.display()
                 ))
             })
         })
