@@ -201,6 +201,26 @@ export async function docsScreenshot(browser, name) {
   return file;
 }
 
+/**
+ * Clicks `element` once it has stopped moving. WebDriver clicks at the element's centre as
+ * measured just before; a smooth scroll still running (the job detail scrolls itself into view
+ * when opened) can carry the element away in between, and the click lands on something else.
+ */
+export async function clickSteady(element, timeout = 10_000) {
+  let last = "";
+  await element.waitUntil(
+    async () => {
+      const rect = JSON.stringify([await element.getLocation(), await element.getSize()]);
+      const still = rect === last;
+      last = rect;
+      if (!still) await new Promise((r) => setTimeout(r, 150));
+      return still;
+    },
+    { timeout, timeoutMsg: `the element kept moving (last at ${last})` },
+  );
+  await element.click();
+}
+
 /** Waits until the element's attribute has the wanted value, and says what it saw if not. */
 export async function waitForAttribute(element, attribute, wanted, timeout = 10_000) {
   let seen;

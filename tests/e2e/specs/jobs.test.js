@@ -12,6 +12,7 @@ import { readFile, rm } from "node:fs/promises";
 import { after, before, test } from "node:test";
 
 import {
+  clickSteady,
   docsScreenshot,
   eventually,
   getJob,
@@ -240,8 +241,8 @@ test("a job scheduled far ahead is cancelled from its detail", async () => {
   await (await jobRow(jobId)).click();
   const detail = await browser.$(`[data-testid="job-detail"][data-job-id="${jobId}"]`);
   await detail.waitForExist({ timeout: 10_000 });
-  await (await byTestId("cancel-job")).click();
-  await (await byTestId("confirm-cancel-job")).click();
+  await clickSteady(await byTestId("cancel-job"));
+  await clickSteady(await byTestId("confirm-cancel-job"));
   await waitForStatus(jobId, "cancelled", 30_000);
   await waitForAttribute(detail, "data-status", "cancelled", 10_000);
   const job = await getJob(hub, jobId);
@@ -249,7 +250,7 @@ test("a job scheduled far ahead is cancelled from its detail", async () => {
   await screenshot(browser, "jobs-04-cancelled");
 
   // Clone into the builder: the same job under a new id, starting now.
-  await (await byTestId("clone-job")).click();
+  await clickSteady(await byTestId("clone-job"));
   await eventually(async () => {
     const id = await (await byTestId("job-id")).getValue();
     return id && id !== jobId;
@@ -316,10 +317,21 @@ test("1,000 simulated devices: a job over tags.building = 43 previews and runs o
   assert.equal(await firstRow.getAttribute("data-status"), "completed");
 
   // Export as CSV: the file Rust wrote is named in the detail, with a row per device.
-  await (await byTestId("export-csv")).click();
-  const done = await byTestId("export-done");
-  await done.waitForExist({ timeout: 30_000 });
-  const said = await done.getText();
+  await clickSteady(await byTestId("export-csv"));
+  const said = await eventually(
+    async () => {
+      const problem = await browser.$('[data-testid="job-detail-problem"]');
+      if (await problem.isExisting()) throw new Error(`the export failed: ${await problem.getText()}`);
+      const done = await browser.$('[data-testid="export-done"]');
+      return (await done.isExisting()) && (await done.getText());
+    },
+    "the export's answer",
+    30_000,
+  ).catch(async (error) => {
+    await screenshot(browser, "jobs-export-failed").catch(() => {});
+    const shown = await detail.getText().catch((e) => `(detail gone: ${e.message})`);
+    throw new Error(`${error.message}\nthe detail shows:\n${shown}`);
+  });
   const file = said.match(/ to (\/.+-results\.csv)$/)?.[1];
   assert.ok(file, `the export names its file: ${said}`);
   const lines = (await readFile(file, "utf8")).trim().split("\n");
