@@ -321,7 +321,8 @@ test("1,000 simulated devices: a job over tags.building = 43 previews and runs o
   const said = await eventually(
     async () => {
       const problem = await browser.$('[data-testid="job-detail-problem"]');
-      if (await problem.isExisting()) throw new Error(`the export failed: ${await problem.getText()}`);
+      if (await problem.isExisting())
+        throw new Error(`the export failed: ${await problem.getText()}`);
       const done = await browser.$('[data-testid="export-done"]');
       return (await done.isExisting()) && (await done.getText());
     },
