@@ -5,8 +5,11 @@
 //! Per job: read it (`GET /jobs/v2/{id}`); when its status or statistics changed, read its
 //! device rows (`SELECT * FROM devices.jobs WHERE devices.jobs.jobId = '<id>'`, every page)
 //! at most once per [`WatchOptions::device_rows_every`] (or four times as long as the last
-//! read took, for jobs of many devices), and always once more when it finishes; stop at `completed`, `failed` or `cancelled`, or when the hub no longer knows
-//! the job. The delay between polls starts at [`WatchOptions::first_delay`] (~1 s), doubles
+//! read took, for jobs of many devices), and always once more when it finishes; stop at
+//! `completed`, `failed` or `cancelled`, or when the hub no longer knows the job. Row reads
+//! cost one query per 100 devices, and an Azure hub allows few queries (S1: 20 a minute per
+//! unit), so with [`WatchOptions::queries_per_minute`] set they are paced by one token
+//! bucket shared by all jobs of the watcher. The delay between polls starts at [`WatchOptions::first_delay`] (~1 s), doubles
 //! while nothing changes up to [`WatchOptions::max_delay`] (~10 s), and starts over after a
 //! change. [`JobWatcher::pause`] (window hidden) holds every poll until
 //! [`JobWatcher::resume`], which polls at once.
@@ -44,11 +47,37 @@ pub struct WatchOptions {
     /// The shortest time between two reads of a running job's device rows (default 5 s);
     /// each read is one query per page, and queries are the hub's scarcest quota.
     pub device_rows_every: Duration,
-    /// Device rows per query page (default 100).
+    /// Device rows per query page (default 100, the most a hub returns).
     pub page_size: u32,
+    /// How many device-row queries this watcher may send a minute, all jobs together
+    /// (`None`: no limit, for the local hub). A hub's query quota is small (S1 and S2: 20 a
+    /// minute per unit, shared with every other client of the hub) and a job's rows take one
+    /// query per 100 devices, so on Azure the rows of a large job are read at this pace
+    /// instead of spending the hub's quota and meeting 429s. The first
+    /// [`QUERY_BURST`] queries go at once.
+    pub queries_per_minute: Option<u32>,
     /// How many updates may wait in the channel (default 256).
     pub channel_capacity: usize,
 }
+
+impl WatchOptions {
+    /// The options for a hub in Azure: device rows read within
+    /// [`AZURE_QUERIES_PER_MINUTE`] queries a minute.
+    pub fn for_azure() -> Self {
+        Self {
+            queries_per_minute: Some(AZURE_QUERIES_PER_MINUTE),
+            ..Self::default()
+        }
+    }
+}
+
+/// The device-row queries a minute the watcher sends to an Azure hub: half of the quota of
+/// a one-unit S1 or S2 hub (20 a minute), leaving the rest to the query preview and to the
+/// hub's other clients.
+pub const AZURE_QUERIES_PER_MINUTE: u32 = 10;
+
+/// How many queries may go at once before [`WatchOptions::queries_per_minute`] paces them.
+pub const QUERY_BURST: u32 = 5;
 
 impl Default for WatchOptions {
     fn default() -> Self {
@@ -57,6 +86,7 @@ impl Default for WatchOptions {
             max_delay: Duration::from_secs(10),
             device_rows_every: Duration::from_secs(5),
             page_size: 100,
+            queries_per_minute: None,
             channel_capacity: 256,
         }
     }
@@ -127,6 +157,7 @@ struct Inner {
     cancel: CancellationToken,
     tracker: TaskTracker,
     watching: Mutex<HashSet<String>>,
+    queries: Option<QueryPacer>,
 }
 
 impl JobWatcher {
@@ -140,6 +171,9 @@ impl JobWatcher {
     ) -> (Self, mpsc::Receiver<JobUpdate>) {
         let (updates, receiver) = mpsc::channel(options.channel_capacity.max(1));
         let (paused, _) = watch::channel(false);
+        let queries = options
+            .queries_per_minute
+            .map(|per_minute| QueryPacer::new(per_minute, QUERY_BURST));
         let watcher = Self {
             inner: Arc::new(Inner {
                 client,
@@ -151,6 +185,7 @@ impl JobWatcher {
                 cancel: CancellationToken::new(),
                 tracker: TaskTracker::new(),
                 watching: Mutex::new(HashSet::new()),
+                queries,
             }),
         };
         (watcher, receiver)
@@ -470,6 +505,12 @@ async fn read_device_rows(inner: &Inner, job_id: &str) -> Result<u32, ErrorWords
     let mut page = PageRequest::first(Some(inner.options.page_size));
     let mut count: u32 = 0;
     loop {
+        if let Some(pacer) = &inner.queries {
+            tokio::select! {
+                () = inner.cancel.cancelled() => return Err(stopped_words()),
+                () = pacer.take() => {}
+            }
+        }
         let result = inner
             .client
             .query_devices::<DeviceJob>(&query, &page)
@@ -492,6 +533,68 @@ async fn read_device_rows(inner: &Inner, job_id: &str) -> Result<u32, ErrorWords
         match next {
             Some(next) => page = next,
             None => return Ok(count),
+        }
+    }
+}
+
+fn stopped_words() -> ErrorWords {
+    ErrorWords {
+        kind: crate::errors::ErrorWordsKind::Other,
+        code: None,
+        message: "The job watcher stopped while reading the job's device results.".to_owned(),
+        action: "Open the job again to read them.".to_owned(),
+    }
+}
+
+/// A token bucket for queries: `burst` at once, then one every `60 s / per_minute`. Time is
+/// tokio's, so tests can pause it.
+#[derive(Debug)]
+struct QueryPacer {
+    every: Duration,
+    burst: u32,
+    state: tokio::sync::Mutex<Bucket>,
+}
+
+#[derive(Debug)]
+struct Bucket {
+    tokens: u32,
+    /// The start of the period that adds the next token.
+    refilled: Instant,
+}
+
+impl QueryPacer {
+    fn new(per_minute: u32, burst: u32) -> Self {
+        let burst = burst.max(1);
+        Self {
+            every: Duration::from_secs(60) / per_minute.max(1),
+            burst,
+            state: tokio::sync::Mutex::new(Bucket {
+                tokens: burst,
+                refilled: Instant::now(),
+            }),
+        }
+    }
+
+    /// Waits for a token and takes it. Callers queue in order (tokio's mutex is fair).
+    async fn take(&self) {
+        let mut bucket = self.state.lock().await;
+        loop {
+            let now = Instant::now();
+            let periods = (now - bucket.refilled).as_nanos() / self.every.as_nanos().max(1);
+            let periods = u32::try_from(periods).unwrap_or(u32::MAX);
+            if periods > 0 {
+                bucket.tokens = bucket.tokens.saturating_add(periods).min(self.burst);
+                bucket.refilled += self.every * periods.min(self.burst);
+            }
+            if bucket.tokens == self.burst {
+                // A full bucket gathers no more: the next token is a whole period away.
+                bucket.refilled = now;
+            }
+            if bucket.tokens > 0 {
+                bucket.tokens -= 1;
+                return;
+            }
+            tokio::time::sleep_until(bucket.refilled + self.every).await;
         }
     }
 }
@@ -565,6 +668,29 @@ mod tests {
             "cancelled while paused"
         );
         canceller.await.expect("joins");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_query_pacer_lets_a_burst_through_then_one_a_period() {
+        // 10 a minute: one every 6 s after a burst of 3.
+        let pacer = QueryPacer::new(10, 3);
+        let start = Instant::now();
+        let mut at = Vec::new();
+        for _ in 0..6 {
+            pacer.take().await;
+            at.push((Instant::now() - start).as_secs());
+        }
+        assert_eq!(at, [0, 0, 0, 6, 12, 18]);
+
+        // Idle for long: the bucket fills up to the burst, no further.
+        tokio::time::sleep(Duration::from_secs(600)).await;
+        let rested = Instant::now();
+        let mut at = Vec::new();
+        for _ in 0..4 {
+            pacer.take().await;
+            at.push((Instant::now() - rested).as_secs());
+        }
+        assert_eq!(at, [0, 0, 0, 6]);
     }
 
     #[test]

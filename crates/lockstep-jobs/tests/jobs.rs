@@ -543,3 +543,59 @@ async fn import_existing_jobs_into_a_fresh_archive() {
     fleet.shutdown().await;
     hub.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_rows_are_read_within_the_query_budget() {
+    // 12 offline devices, 2 rows a page: 6 queries for a full read. With a budget of 60 a
+    // minute and a burst of QUERY_BURST (5), the sixth query waits for the next second.
+    let hub = TestHub::start().await;
+    let ids: Vec<String> = (0..12).map(|i| format!("quota-{i:02}")).collect();
+    for id in &ids {
+        hub.service()
+            .create_device(id, &iothub::model::DeviceIdentity::default())
+            .await
+            .expect("registers");
+    }
+    let archive = Archive::open_in_memory().expect("opens");
+    let paced = WatchOptions {
+        page_size: 2,
+        queries_per_minute: Some(60),
+        ..WatchOptions::default()
+    };
+    assert_eq!(lockstep_jobs::watch::QUERY_BURST, 5);
+    let (watcher, mut updates) =
+        JobWatcher::new(hub.service().clone(), archive.clone(), PROFILE, paced);
+    let job = validate(
+        &JobDraft {
+            job_type: JobKind::TwinTags,
+            query_condition: "STARTSWITH(deviceId, 'quota-')".to_owned(),
+            twin_tags: r#"{"quota": true}"#.to_owned(),
+            ..JobDraft::new()
+        },
+        OffsetDateTime::now_utc(),
+    )
+    .expect("valid");
+    let started = tokio::time::Instant::now();
+    watcher.schedule(&job).await.expect("created");
+    let seen = updates_until(&mut updates, &job.job_id, PATIENCE, |u| !u.watching).await;
+    let took = started.elapsed();
+    let last = seen.last().expect("an update");
+    assert_eq!(status(last), "completed", "{seen:#?}");
+    assert_eq!(last.device_rows_read, Some(12), "{seen:#?}");
+    let reads: u32 = seen.iter().filter_map(|u| u.device_rows_read).count() as u32;
+    // Every read is 6 queries; the first 5 are free, then one a second.
+    let queries = reads * 6;
+    let at_least = Duration::from_secs(u64::from(queries.saturating_sub(5)));
+    assert!(
+        took >= at_least - Duration::from_millis(50),
+        "{queries} queries in {took:?}: the budget allows them in no less than {at_least:?}"
+    );
+    let rows = archive
+        .device_results(PROFILE, &job.job_id, &DeviceResultsQuery::default())
+        .expect("reads");
+    assert_eq!(rows.total, 12);
+    assert!(rows.rows.iter().all(|r| r.status == "completed"));
+
+    watcher.shutdown().await;
+    hub.stop().await;
+}
