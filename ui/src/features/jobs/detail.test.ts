@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import { PAYLOAD_CELL_CHARS, resultCells, statusChoices, wantsMore } from "./detail";
+import { PAYLOAD_CELL_CHARS, resultCells, rowsReadNote, statusChoices, wantsMore } from "./detail";
 import {
   conditionPresets,
   deviceCondition,
@@ -94,5 +94,21 @@ describe("presets", () => {
     expect(conditionPresets().find((p) => p.id === "building")?.condition).toBe(
       "tags.building = 43",
     );
+  });
+});
+
+describe("the note while device results are still being read", () => {
+  it("says how many of the hub's devices are in, and why slowly on Azure", () => {
+    expect(rowsReadNote(150, 201, false)).toBe(
+      "Read from the hub so far: 150 of 201 device results.",
+    );
+    expect(rowsReadNote(2000, 100000, true)).toMatch(
+      /^Read from the hub so far: 2,000 of 100,000 device results\. .*1,000 a minute/,
+    );
+  });
+  it("says nothing once all are in, or before anything is known", () => {
+    expect(rowsReadNote(201, 201, true)).toBeNull();
+    expect(rowsReadNote(null, 201, true)).toBeNull();
+    expect(rowsReadNote(0, 0, false)).toBeNull();
   });
 });

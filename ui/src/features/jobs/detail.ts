@@ -87,3 +87,23 @@ export function wantsMore(
 ): boolean {
   return loaded < total && lastRendered + margin >= loaded;
 }
+
+/**
+ * What to say while the archive has fewer device results than the hub counts devices (the
+ * rows are read from the hub in pages, and on Azure within a query budget): null when all
+ * are in, or nothing is known yet.
+ */
+export function rowsReadNote(
+  archived: number | null,
+  deviceCount: number,
+  paced: boolean,
+): string | null {
+  if (archived === null || deviceCount <= 0 || archived >= deviceCount) return null;
+  const so = `Read from the hub so far: ${archived.toLocaleString("en-US")} of ${deviceCount.toLocaleString("en-US")} device results.`;
+  return paced
+    ? `${so} Lockstep reads them at up to ${ROWS_PER_MINUTE.toLocaleString("en-US")} a minute, so that the hub's query quota stays free for others.`
+    : so;
+}
+
+/** Device results an Azure hub is read for a minute (10 queries of 100; see the Rust watcher). */
+export const ROWS_PER_MINUTE = 1_000;
