@@ -513,6 +513,44 @@ async fn import_existing_jobs_into_a_fresh_archive() {
     })
     .await;
 
+    // The finished job came without its device rows; opening it reads them, once.
+    let rows = |id: &str| {
+        second
+            .device_results(PROFILE, id, &DeviceResultsQuery::default())
+            .expect("reads")
+            .total
+    };
+    assert_eq!(rows(&done.job_id), 0);
+    assert!(
+        importer
+            .fill_device_rows(&done.job_id)
+            .await
+            .expect("starts")
+    );
+    let seen = updates_until(&mut imported_updates, &done.job_id, PATIENCE, |u| {
+        !u.watching
+    })
+    .await;
+    assert_eq!(
+        seen.last().and_then(|u| u.device_rows_read),
+        Some(1),
+        "{seen:#?}"
+    );
+    assert_eq!(rows(&done.job_id), 1);
+    assert!(
+        !importer
+            .fill_device_rows(&done.job_id)
+            .await
+            .expect("checks"),
+        "all in"
+    );
+    assert!(
+        !importer
+            .fill_device_rows("no-such-job")
+            .await
+            .expect("checks")
+    );
+
     // Hidden window: the cancellation is not polled until the watcher resumes.
     importer.pause();
     assert!(importer.is_paused());
