@@ -52,17 +52,17 @@ class LocalHub:
         return line.strip()
 
 
-@pytest.fixture(scope="session")
-def localhub(tmp_path_factory):
+def start_localhub(data_dir: Path, mqtt_port: int = 8883, env: dict | None = None):
+    """Starts the localhub binary on `data_dir`; returns (process, LocalHub) once it is ready."""
     binary = _localhub_bin()
     if not binary.exists():
         pytest.fail(f"{binary} is missing: run `cargo build -p localhub` first")
-    data_dir = tmp_path_factory.mktemp("localhub")
     proc = subprocess.Popen(
-        [str(binary), "--data-dir", str(data_dir), "--https-port", "0", "--mqtt-port", "8883"],
+        [str(binary), "--data-dir", str(data_dir), "--https-port", "0", "--mqtt-port", str(mqtt_port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        env={**os.environ, **(env or {})},
     )
     ready = data_dir / "localhub.json"
     deadline = time.monotonic() + 30
@@ -82,6 +82,23 @@ def localhub(tmp_path_factory):
         service_connection_string=info["serviceConnectionString"],
         ca_certificate=info["caCertificate"],
     )
+    return proc, hub
+
+
+def stop_localhub(proc) -> None:
+    """SIGTERM, and localhub must exit 0 within 20 s."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        code = proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+    assert code == 0, f"localhub exited with {code} on SIGTERM"
+
+
+@pytest.fixture(scope="session")
+def localhub(tmp_path_factory):
+    proc, hub = start_localhub(tmp_path_factory.mktemp("localhub"))
     previous = {k: os.environ.get(k) for k in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")}
     os.environ["REQUESTS_CA_BUNDLE"] = hub.ca_certificate
     os.environ["SSL_CERT_FILE"] = hub.ca_certificate
@@ -93,13 +110,7 @@ def localhub(tmp_path_factory):
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-        proc.send_signal(signal.SIGTERM)
-        try:
-            code = proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
-        assert code == 0, f"localhub exited with {code} on SIGTERM"
+        stop_localhub(proc)
 
 
 @pytest.fixture()
