@@ -55,6 +55,7 @@ pub fn builder<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
             commands::profiles::delete_profile,
             commands::hub::local_hub_info,
             commands::hub::reveal_secret,
+            commands::hub::retry_local_hub,
             commands::lock::lock_view,
             commands::lock::lock_activity,
             commands::lock::clear_activity,

@@ -13,6 +13,9 @@
 //!   lock locks), `list_jobs`, `job_detail`, `render_job`, a taken job id as `hubRejected`, an
 //!   invalid draft, an unknown argument value refused, `set_window_visible`;
 //! - the fleet: `fleet_status`, a count that is not offered is `invalidInput`;
+//! - a local hub that cannot start: the app is ready, the local profile carries the reason
+//!   (`unavailable`), `local_hub_info` fails with it, `retry_local_hub` starts the hub once
+//!   the cause is gone (`profiles-changed`);
 //! - no keychain: `keychainUnavailable`;
 //! - unknown commands are refused.
 
@@ -80,7 +83,11 @@ impl Drop for TestApp {
 /// The app on the mock runtime with its dirs in a temp dir, the local hub on port 0 and
 /// secrets from `secrets`.
 fn app_with(secrets: SecretOpener) -> TestApp {
-    let dir = TestDir::new();
+    app_in(TestDir::new(), secrets)
+}
+
+/// The app on the mock runtime with its dirs in `dir` (prepared by the test).
+fn app_in(dir: TestDir, secrets: SecretOpener) -> TestApp {
     let config = CoreConfig {
         data_dir: dir.path().join("data"),
         config_dir: dir.path().join("config"),
@@ -271,7 +278,8 @@ fn profile_commands_answer_and_fail_with_codes_and_fields() {
     assert_eq!(
         profiles["profiles"][0],
         json!({"id": "local", "name": "Local hub", "kind": "local",
-               "hostName": profiles["profiles"][0]["hostName"], "colour": "#3b82f6"})
+               "hostName": profiles["profiles"][0]["hostName"], "colour": "#3b82f6",
+               "unavailable": null})
     );
 
     let error = app
@@ -495,4 +503,45 @@ fn the_fleet_is_offered_on_the_local_hub_with_fixed_counts() {
         .expect_err("refused");
     assert_eq!(refused["code"], "invalidInput", "{refused}");
     assert_eq!(refused["field"], "count");
+}
+
+#[test]
+fn a_local_hub_that_cannot_start_is_reported_and_retried() {
+    let dir = TestDir::new();
+    let in_the_way = dir.path().join("data").join("localhub");
+    std::fs::create_dir_all(dir.path().join("data")).expect("data dir");
+    std::fs::write(&in_the_way, b"a file where the hub's folder goes").expect("file");
+    let app = app_in(
+        dir,
+        SecretOpener::fixed(Arc::new(MemorySecretStore::default())),
+    );
+    app.ready();
+    let profiles = app.ok("list_profiles", json!({}));
+    let local = &profiles["profiles"][0];
+    assert_eq!(local["kind"], "local");
+    let reason = local["unavailable"].as_str().expect("a reason").to_owned();
+    assert!(
+        reason.contains("cannot use the data directory")
+            && reason.contains(&in_the_way.display().to_string()),
+        "{reason}"
+    );
+    let error = app
+        .invoke("local_hub_info", json!({}))
+        .expect_err("no local hub");
+    assert_eq!(error, json!({"code": "notFound", "message": reason}));
+    let error = app
+        .invoke("retry_local_hub", json!({}))
+        .expect_err("still broken");
+    assert_eq!(error["message"], reason.as_str());
+
+    let changes = app.listen("profiles-changed");
+    std::fs::remove_file(&in_the_way).expect("remove the file");
+    let info = app.ok("retry_local_hub", json!({}));
+    assert_eq!(info["deviceCount"], 1);
+    let changed = next_matching(&changes, |view| {
+        view["profiles"][0]["unavailable"].is_null()
+    });
+    assert_eq!(changed["activeId"], "local");
+    assert!(app.ok("list_profiles", json!({}))["profiles"][0]["unavailable"].is_null());
+    app.connected();
 }

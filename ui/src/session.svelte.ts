@@ -18,6 +18,7 @@ import {
   onLockChanged,
   onProfilesChanged,
   refreshJobs,
+  retryLocalHub,
   setWindowVisible,
   type ActivityEntry,
   type AppStatus,
@@ -49,6 +50,10 @@ class Session {
   problem: CommandError | undefined = $state();
   /** Something worth knowing after an action (e.g. missing hub permissions), until dismissed. */
   notice: string | undefined = $state();
+  /** Whether a retry of the local hub's start is under way. */
+  localHubRetrying = $state(false);
+  /** Counts local hub (re)starts from the UI, so views of the hub read it again. */
+  localHubStarts = $state(0);
 
   #unsubscribe: Promise<Unsubscribe>[] = [];
   #lockEvents = 0;
@@ -118,6 +123,23 @@ class Session {
       this.problem = error as CommandError;
     }
     await this.#reloadJobs();
+  }
+
+  /**
+   * Starts the local hub again after it failed to. On success everything is read afresh (its
+   * lock, jobs and fleet came up); on failure Rust's new reason arrives with the profiles and
+   * is also the rejection.
+   */
+  async retryLocalHub(): Promise<void> {
+    if (this.localHubRetrying) return;
+    this.localHubRetrying = true;
+    try {
+      await retryLocalHub();
+      this.localHubStarts += 1;
+      await this.reload();
+    } finally {
+      this.localHubRetrying = false;
+    }
   }
 
   /** Takes a profiles view from Rust; refetches the lock when the active profile changed. */

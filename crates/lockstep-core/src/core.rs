@@ -40,6 +40,8 @@ use crate::{CoreError, CoreEvent};
 
 /// How many events a slow listener may fall behind before it misses some.
 const EVENT_CAPACITY: usize = 1024;
+/// The local profile's host while its hub has never started.
+const LOCAL_HOST_UNKNOWN: &str = "localhost";
 /// How many device ids "pick the lock device" lists.
 const DEVICE_LIST_LIMIT: u32 = 200;
 
@@ -85,6 +87,12 @@ struct Inner {
     secrets: Mutex<Option<Arc<dyn SecretStore>>>,
     profiles: Mutex<Option<ProfileStore>>,
     local: Mutex<Option<Arc<LocalHub>>>,
+    /// Why the local hub is not running (it did not start), in words.
+    local_problem: Mutex<Option<String>>,
+    /// The local hub's CA (PEM), trusted by every client of the app; kept from its files
+    /// when the hub itself does not start, so "Azure" profiles on other localhubs sharing
+    /// the CA still work.
+    local_ca: Mutex<Option<String>>,
     lock: LockController,
     jobs: JobsController,
     fleet: FleetController,
@@ -113,6 +121,8 @@ impl Core {
                 secrets: Mutex::new(None),
                 profiles: Mutex::new(None),
                 local: Mutex::new(None),
+                local_problem: Mutex::new(None),
+                local_ca: Mutex::new(None),
                 ops: tokio::sync::Mutex::new(()),
             }),
         }
@@ -175,34 +185,26 @@ impl Core {
         let data_dir = self.inner.config.data_dir.clone();
         self.inner.jobs.open_archive(data_dir).await?;
 
-        // 4. The local hub.
+        // 4. The local hub. One that does not start leaves the app usable: the local
+        // profile says why (and can retry), the Azure profiles work as ever.
         let local = match self.local() {
-            Some(local) => local,
-            None => {
-                let dir = self.inner.config.data_dir.join("localhub");
-                let local = Arc::new(LocalHub::start(&dir, self.inner.config.ports).await?);
-                *guard(&self.inner.local) = Some(local.clone());
-                local
-            }
+            Some(local) => Some(local),
+            None => self.start_local_hub().await,
         };
-        let host_name = local.host_name();
+        let host_name = match &local {
+            Some(local) => local.host_name(),
+            // Not started: keep the host the profile had (a first run has none yet).
+            None => self
+                .profiles()?
+                .get(LOCAL_PROFILE_ID)
+                .map_or_else(|_| LOCAL_HOST_UNKNOWN.to_owned(), |p| p.host_name.clone()),
+        };
         let first_run = self.update_profiles(|p| Ok(p.ensure_local(&host_name)))?;
-        let local_lock = self
-            .profiles()?
-            .get(LOCAL_PROFILE_ID)?
-            .lock_device_id
-            .clone();
-        if first_run {
-            local.register_door_lock().await?;
-            self.update_profiles(|p| p.set_lock_device(LOCAL_PROFILE_ID, Some(DOOR_LOCK_ID)))?;
-        } else if local_lock.as_deref() == Some(DOOR_LOCK_ID)
-            && local.running().hub().get_device(DOOR_LOCK_ID).is_err()
-        {
-            // The hub's data was removed since: register the lock again.
-            local.register_door_lock().await?;
+        if let Some(local) = &local {
+            self.prepare_local(local, first_run).await;
         }
         let profiles = self.profiles()?;
-        self.emit_profiles(profiles.view());
+        self.emit_profiles(self.profiles_view(&profiles));
 
         // 5. The active profile: its lock, its jobs, its fleet.
         if let Some(active) = profiles.active() {
@@ -229,6 +231,121 @@ impl Core {
 
     fn local(&self) -> Option<Arc<LocalHub>> {
         guard(&self.inner.local).clone()
+    }
+
+    /// Starts the local hub; on failure remembers why (shown on the local profile) and
+    /// answers `None`.
+    async fn start_local_hub(&self) -> Option<Arc<LocalHub>> {
+        let dir = self.inner.config.data_dir.join("localhub");
+        match LocalHub::start(&dir, self.inner.config.ports).await {
+            Ok(local) => {
+                let local = Arc::new(local);
+                *guard(&self.inner.local) = Some(local.clone());
+                *guard(&self.inner.local_problem) = None;
+                *guard(&self.inner.local_ca) = Some(local.ca_pem().to_owned());
+                Some(local)
+            }
+            Err(error) => {
+                tracing::warn!(%error, "the local hub is unavailable");
+                *guard(&self.inner.local_problem) = Some(error.to_string());
+                let ca = std::fs::read_to_string(dir.join(localhub::certs::CA_CERT_FILE)).ok();
+                *guard(&self.inner.local_ca) =
+                    ca.filter(|pem| pem.contains("-----BEGIN CERTIFICATE-----"));
+                None
+            }
+        }
+    }
+
+    /// Registers `door-lock-1` as the local profile's lock on first run, or when the profile
+    /// has none and the hub is empty (a first run whose hub did not start), and again when
+    /// the hub's data was removed since. A failure leaves the lock unconfigured (logged): the
+    /// user can still pick or create a device.
+    async fn prepare_local(&self, local: &LocalHub, first_run: bool) {
+        let lock_device = self
+            .profiles()
+            .ok()
+            .and_then(|p| p.get(LOCAL_PROFILE_ID).ok().cloned())
+            .and_then(|p| p.lock_device_id);
+        let hub = local.running().hub();
+        let empty = hub.device_count().is_ok_and(|count| count == 0);
+        let register = if first_run || (lock_device.is_none() && empty) {
+            local.register_door_lock().await.and_then(|()| {
+                self.update_profiles(|p| p.set_lock_device(LOCAL_PROFILE_ID, Some(DOOR_LOCK_ID)))
+            })
+        } else if lock_device.as_deref() == Some(DOOR_LOCK_ID)
+            && hub.get_device(DOOR_LOCK_ID).is_err()
+        {
+            // The hub's data was removed since: register the lock again.
+            local.register_door_lock().await
+        } else {
+            Ok(())
+        };
+        if let Err(error) = register {
+            tracing::warn!(%error, "the local hub's door lock is not registered");
+        }
+    }
+
+    /// The local hub's CA (PEM), if the app has one.
+    fn local_ca(&self) -> Option<String> {
+        guard(&self.inner.local_ca).clone()
+    }
+
+    /// The error of an operation that needs the local hub while it is not running.
+    fn local_unavailable(&self) -> CoreError {
+        CoreError::NotFound(
+            guard(&self.inner.local_problem)
+                .clone()
+                .unwrap_or_else(|| "the local hub is not running".to_owned()),
+        )
+    }
+
+    /// The profiles as the UI sees them: the local one says why its hub is unavailable.
+    fn profiles_view(&self, profiles: &Profiles) -> ProfilesView {
+        let mut view = profiles.view();
+        if let Some(problem) = guard(&self.inner.local_problem).clone() {
+            for profile in &mut view.profiles {
+                if profile.kind == ProfileKind::Local {
+                    profile.unavailable = Some(problem.clone());
+                }
+            }
+        }
+        view
+    }
+
+    /// Starts the local hub again after it failed to (does nothing when it runs), and when
+    /// its profile is active, connects its lock, jobs and fleet. Fails with why it still
+    /// does not start.
+    pub async fn retry_local_hub(&self) -> Result<LocalHubView, CoreError> {
+        let _ops = self.inner.ops.lock().await;
+        if self.status() != AppStatus::Ready {
+            return Err(CoreError::internal("Lockstep is still starting"));
+        }
+        let local = match self.local() {
+            Some(local) => local,
+            None => {
+                let started = self.start_local_hub().await;
+                let profiles = self.profiles()?;
+                self.emit_profiles(self.profiles_view(&profiles));
+                let Some(local) = started else {
+                    return Err(self.local_unavailable());
+                };
+                let host_name = local.host_name();
+                let first_run = self.update_profiles(|p| Ok(p.ensure_local(&host_name)))?;
+                self.prepare_local(&local, first_run).await;
+                let profiles = self.profiles()?;
+                self.emit_profiles(self.profiles_view(&profiles));
+                if let Some(active) = profiles.active().filter(|p| p.kind == ProfileKind::Local) {
+                    self.activate(active).await;
+                }
+                local
+            }
+        };
+        let lock_device = self
+            .profiles()?
+            .get(LOCAL_PROFILE_ID)?
+            .lock_device_id
+            .clone();
+        local.view(lock_device.as_deref())
     }
 
     /// The local hub, once started (for tests and diagnostics; the UI uses
@@ -336,8 +453,7 @@ impl Core {
         let local = self.local();
         match profile.kind {
             ProfileKind::Local => {
-                let local = local
-                    .ok_or_else(|| CoreError::NotFound("the local hub is not running".into()))?;
+                let local = local.ok_or_else(|| self.local_unavailable())?;
                 Ok(LockTarget {
                     connection_string: local.device_connection_string(device_id)?,
                     options: local.device_options(),
@@ -358,11 +474,10 @@ impl Core {
                 let options = match &local {
                     // An "Azure" profile that points at the local hub: its MQTT port and CA.
                     Some(local) if local.host_name() == profile.host_name => local.device_options(),
-                    Some(local) => iothub::device::DeviceClientOptions {
-                        extra_ca_pem: Some(local.ca_pem().to_owned()),
+                    Some(_) | None => iothub::device::DeviceClientOptions {
+                        extra_ca_pem: self.local_ca(),
                         ..iothub::device::DeviceClientOptions::default()
                     },
-                    None => iothub::device::DeviceClientOptions::default(),
                 };
                 Ok(LockTarget {
                     connection_string,
@@ -378,7 +493,7 @@ impl Core {
         match profile.kind {
             ProfileKind::Local => local
                 .map(|local| local.service().clone())
-                .ok_or_else(|| CoreError::NotFound("the local hub is not running".into())),
+                .ok_or_else(|| self.local_unavailable()),
             ProfileKind::Azure => {
                 let store = self.secrets()?;
                 let account = secrets::service_account(&profile.id);
@@ -392,7 +507,7 @@ impl Core {
                         ))
                     })?;
                 let connection = hub::parse_service_connection_string(&secret)?;
-                hub::service_client(connection, local.as_ref().map(|l| l.ca_pem()), false)
+                hub::service_client(connection, self.local_ca().as_deref(), false)
             }
         }
     }
@@ -401,7 +516,7 @@ impl Core {
 
     /// Every profile and the active one.
     pub fn list_profiles(&self) -> Result<ProfilesView, CoreError> {
-        Ok(self.profiles()?.view())
+        Ok(self.profiles_view(&self.profiles()?))
     }
 
     /// Adds an Azure IoT Hub profile: parse, check live, probe permissions, store the secret
@@ -417,7 +532,7 @@ impl Core {
         // The name is checked before anything goes out.
         self.profiles()?.add_azure(&id, &request.name, &host_name)?;
         let policy = connection.shared_access_key_name().to_owned();
-        let local_ca = self.local().map(|local| local.ca_pem().to_owned());
+        let local_ca = self.local_ca();
         let client = hub::service_client(connection.clone(), local_ca.as_deref(), true)?;
         let permissions: Permissions = hub::check_hub(&client, &policy).await?;
 
@@ -439,10 +554,10 @@ impl Core {
             }
         };
         let profiles = self.profiles()?;
-        self.emit_profiles(profiles.view());
+        self.emit_profiles(self.profiles_view(&profiles));
         self.activate(&profile).await;
         Ok(AddedProfile {
-            profiles: profiles.view(),
+            profiles: self.profiles_view(&profiles),
             profile: profile.summary(),
             missing_permissions: permissions.missing(),
             warning: permissions.warning(&policy),
@@ -453,7 +568,7 @@ impl Core {
     pub async fn rename_profile(&self, id: &str, name: &str) -> Result<ProfilesView, CoreError> {
         let _ops = self.inner.ops.lock().await;
         self.update_profiles(|p| p.rename(id, name))?;
-        let view = self.profiles()?.view();
+        let view = self.profiles_view(&self.profiles()?);
         self.emit_profiles(view.clone());
         Ok(view)
     }
@@ -466,7 +581,7 @@ impl Core {
     ) -> Result<ProfilesView, CoreError> {
         let _ops = self.inner.ops.lock().await;
         self.update_profiles(|p| p.set_colour(id, colour))?;
-        let view = self.profiles()?.view();
+        let view = self.profiles_view(&self.profiles()?);
         self.emit_profiles(view.clone());
         Ok(view)
     }
@@ -476,11 +591,11 @@ impl Core {
         let _ops = self.inner.ops.lock().await;
         self.update_profiles(|p| p.switch(id))?;
         let profiles = self.profiles()?;
-        self.emit_profiles(profiles.view());
+        self.emit_profiles(self.profiles_view(&profiles));
         if let Some(active) = profiles.active() {
             self.activate(active).await;
         }
-        Ok(profiles.view())
+        Ok(self.profiles_view(&profiles))
     }
 
     /// Deletes an Azure profile and its keychain entries (the local hub's profile stays).
@@ -504,22 +619,20 @@ impl Core {
         .await?;
         self.update_profiles(|p| p.delete(id))?;
         let profiles = self.profiles()?;
-        self.emit_profiles(profiles.view());
+        self.emit_profiles(self.profiles_view(&profiles));
         if before.active_id.as_deref() == Some(id)
             && let Some(active) = profiles.active()
         {
             self.activate(active).await;
         }
-        Ok(profiles.view())
+        Ok(self.profiles_view(&profiles))
     }
 
     // ---- The local hub ----
 
     /// The local hub's coordinates.
     pub fn local_hub_info(&self) -> Result<LocalHubView, CoreError> {
-        let local = self
-            .local()
-            .ok_or_else(|| CoreError::NotFound("the local hub is not running".into()))?;
+        let local = self.local().ok_or_else(|| self.local_unavailable())?;
         let lock_device = self
             .profiles()
             .ok()
@@ -530,9 +643,7 @@ impl Core {
 
     /// A local hub connection string in full, for an explicit reveal or copy.
     pub fn reveal_secret(&self, kind: SecretKind) -> Result<String, CoreError> {
-        let local = self
-            .local()
-            .ok_or_else(|| CoreError::NotFound("the local hub is not running".into()))?;
+        let local = self.local().ok_or_else(|| self.local_unavailable())?;
         match kind {
             SecretKind::ServiceConnectionString => Ok(local
                 .running()
@@ -662,9 +773,7 @@ impl Core {
                     .await?;
             }
             ProfileKind::Local => {
-                let local = self
-                    .local()
-                    .ok_or_else(|| CoreError::NotFound("the local hub is not running".into()))?;
+                let local = self.local().ok_or_else(|| self.local_unavailable())?;
                 local.device_connection_string(&device_id)?;
             }
         }
@@ -945,9 +1054,7 @@ impl Core {
     /// Starts adding `count` (10, 100, 1,000 or 10,000) simulated devices on the local hub;
     /// progress follows as [`CoreEvent::FleetChanged`].
     pub async fn add_simulated_devices(&self, count: u32) -> Result<FleetView, CoreError> {
-        let local = self
-            .local()
-            .ok_or_else(|| CoreError::NotFound("the local hub is not running".into()))?;
+        let local = self.local().ok_or_else(|| self.local_unavailable())?;
         self.inner.fleet.add(local, count).await
     }
 }

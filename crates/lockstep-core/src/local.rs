@@ -67,11 +67,7 @@ impl LocalHub {
                         https_port = 0;
                     }
                 }
-                Err(error) => {
-                    return Err(CoreError::internal(format!(
-                        "the local hub did not start: {error}"
-                    )));
-                }
+                Err(error) => return Err(CoreError::internal(start_failure(&error))),
             }
         };
         let preferred_ports = running.mqtt_port() == STANDARD_MQTT_PORT
@@ -179,6 +175,38 @@ impl LocalHub {
     /// Stops the hub and waits until every task has finished.
     pub async fn shutdown(self) {
         self.running.shutdown().await;
+    }
+}
+
+/// Why the local hub did not start, and what the user can do about it, in words.
+pub fn start_failure(error: &StartError) -> String {
+    let hint = match error {
+        StartError::DataDir { .. } => {
+            "Make sure that folder can be created and written to (a file with that name is in \
+             the way, or its permissions forbid it), then retry."
+                .to_owned()
+        }
+        StartError::Store(_) => format!(
+            "Its database file ({}) is damaged or not a database: move it out of the data \
+             directory to start with an empty local hub, then retry.",
+            server::DATABASE_FILE
+        ),
+        StartError::Hub(_) => "Retry; if it fails again, move the data directory away to start \
+             with an empty local hub."
+            .to_owned(),
+        StartError::Certs(_) => "The certificate files in the data directory are damaged: \
+             remove them (the hub makes a new CA, which clients must trust again), then retry."
+            .to_owned(),
+        StartError::Bind { .. } => {
+            "Another program holds that port: stop it, then retry.".to_owned()
+        }
+        StartError::BadHost { .. } => String::new(),
+    };
+    let sentence = format!("The local hub did not start: {error}.");
+    if hint.is_empty() {
+        sentence
+    } else {
+        format!("{sentence} {hint}")
     }
 }
 

@@ -57,6 +57,7 @@ impl Profile {
             kind: self.kind,
             host_name: self.host_name.clone(),
             colour: self.colour.clone(),
+            unavailable: None,
         }
     }
 }

@@ -39,6 +39,9 @@ pub struct ProfileSummary {
     pub host_name: String,
     /// A CSS colour, e.g. `#3b82f6`.
     pub colour: String,
+    /// Why the profile's hub cannot be used now, with what to do (the local hub did not
+    /// start); `None` when it can.
+    pub unavailable: Option<String>,
 }
 
 /// Every profile and which one is active.

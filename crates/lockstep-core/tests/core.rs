@@ -14,6 +14,10 @@
 //!   archive across a restart;
 //! - the fleet: 100 simulated devices tagged over buildings 41..45, and the preview's counts
 //!   equal the hub's own;
+//! - a local hub that cannot start (its data dir is a file, its database is corrupt): the
+//!   app is ready, the local profile says why, retry starts it once fixed, Azure profiles
+//!   keep working;
+//! - shutdown leaves the local hub's database consistent and reopenable;
 //! - the real keychain (ignored unless run under `tests/bin/with-keyring`): an Azure
 //!   profile's key is in the keychain and nowhere in the app's data or config dirs, and
 //!   deleting the profile removes it.
@@ -1521,5 +1525,161 @@ async fn each_profile_has_its_own_jobs_and_switching_watches_the_other_hub() {
         s.finished
     })
     .await;
+    app.stop().await;
+}
+
+// ---- A local hub that cannot start ----
+
+/// The local profile's `unavailable` reason in `view`.
+fn local_unavailable(view: &lockstep_core::ProfilesView) -> Option<String> {
+    view.profiles
+        .iter()
+        .find(|p| p.kind == ProfileKind::Local)
+        .expect("the local profile")
+        .unavailable
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_local_hub_whose_data_dir_is_a_file_leaves_the_app_ready_and_retry_starts_it() {
+    let (secrets, _) = memory();
+    let dir = TestDir::new("nohub");
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).expect("data dir");
+    let in_the_way = data.join("localhub");
+    std::fs::write(&in_the_way, b"not a directory").expect("a file in the way");
+    let core = core_in(dir.path(), secrets);
+    let mut events = core.subscribe();
+    assert_eq!(core.start().await, AppStatus::Ready);
+
+    // The local profile exists, is active, and says precisely why its hub is down.
+    let profiles = core.list_profiles().expect("profiles");
+    assert_eq!(profiles.active_id.as_deref(), Some("local"));
+    let reason = local_unavailable(&profiles).expect("the local profile is unavailable");
+    assert!(
+        reason.starts_with("The local hub did not start: cannot use the data directory")
+            && reason.contains(&in_the_way.display().to_string())
+            && reason.contains("written to"),
+        "{reason}"
+    );
+    // What needs the hub fails with the same words; nothing panics.
+    match core.local_hub_info() {
+        Err(CoreError::NotFound(message)) => assert_eq!(message, reason),
+        other => panic!("expected the reason, got {other:?}"),
+    }
+    match core.add_simulated_devices(10).await {
+        Err(CoreError::NotFound(message)) => assert_eq!(message, reason),
+        other => panic!("expected the reason, got {other:?}"),
+    }
+    assert!(
+        core.reveal_secret(SecretKind::ServiceConnectionString)
+            .is_err()
+    );
+    assert_eq!(
+        core.lock_view().connection,
+        DeviceConnectionView::NotConfigured
+    );
+    // Retry while it is still broken: the same reason.
+    match core.retry_local_hub().await {
+        Err(CoreError::NotFound(message)) => assert_eq!(message, reason),
+        other => panic!("expected the reason, got {other:?}"),
+    }
+
+    // Fixed: retry starts the hub, registers the lock it never had, and connects it.
+    std::fs::remove_file(&in_the_way).expect("remove the file");
+    let view = core.retry_local_hub().await.expect("the hub starts");
+    assert_eq!(view.device_count, 1);
+    assert!(view.device_connection_string.is_some());
+    let profiles = core.list_profiles().expect("profiles");
+    assert_eq!(local_unavailable(&profiles), None);
+    assert_ne!(profiles.profiles[0].host_name, "localhost");
+    let mut saw_available = false;
+    while let Ok(event) = events.try_recv() {
+        if let CoreEvent::ProfilesChanged(view) = event {
+            saw_available = local_unavailable(&view).is_none();
+        }
+    }
+    assert!(
+        saw_available,
+        "the last profiles event has the hub available"
+    );
+    let app = App { core, dir };
+    let lock = app.connected().await;
+    assert_eq!(lock.device_id.as_deref(), Some("door-lock-1"));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_corrupt_local_hub_database_leaves_azure_profiles_working() {
+    let (secrets, _) = memory();
+    let app = App::start(secrets.clone()).await;
+    let azure = app.azure_hub().await;
+    let added = app
+        .core
+        .add_azure_profile(AddAzureProfile {
+            name: "Staging".into(),
+            connection_string: azure.connection_string("iothubowner"),
+        })
+        .await
+        .expect("added");
+    let azure_id = added.profile.id;
+    // Back on the local profile, so the next start activates the broken hub.
+    app.core.switch_profile("local").await.expect("switched");
+    let App { core, dir } = app;
+    core.shutdown().await;
+
+    let hub_dir = dir.path().join("data").join("localhub");
+    let database = hub_dir.join(server::DATABASE_FILE);
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(hub_dir.join(format!("{}{suffix}", server::DATABASE_FILE)));
+    }
+    std::fs::write(&database, vec![0x5a_u8; 8192]).expect("corrupt the database");
+
+    let core = core_in(dir.path(), secrets);
+    assert_eq!(core.start().await, AppStatus::Ready);
+    let app = App { core, dir };
+    let reason = local_unavailable(&app.core.list_profiles().expect("profiles"))
+        .expect("the local profile is unavailable");
+    assert!(
+        reason.starts_with("The local hub did not start: cannot open the database")
+            && reason.contains(server::DATABASE_FILE),
+        "{reason}"
+    );
+    assert!(app.core.local_hub().is_none());
+
+    // The Azure profile: switch, devices, a lock device, a job that completes.
+    let switched = app.core.switch_profile(&azure_id).await.expect("switched");
+    assert_eq!(switched.active_id.as_deref(), Some(azure_id.as_str()));
+    app.core
+        .use_lock_device("azure-lock", true)
+        .await
+        .expect("a lock device on the Azure hub");
+    let devices = app.core.list_hub_devices().await.expect("devices");
+    assert!(devices.contains(&"azure-lock".to_owned()), "{devices:?}");
+    let mut events = app.core.subscribe();
+    let draft = JobDraft {
+        job_type: JobKind::TwinTags,
+        query_condition: "deviceId = 'azure-lock'".to_owned(),
+        twin_tags: r#"{"building": 7}"#.to_owned(),
+        ..JobDraft::new()
+    };
+    let job = submitted(app.core.submit_job(&draft).await.expect("submitted"));
+    job_until(&mut events, &job.job_id, "the tags job completes", |s| {
+        s.status == "completed"
+    })
+    .await;
+    let twin = azure
+        .running
+        .hub()
+        .get_twin("azure-lock")
+        .expect("the twin");
+    assert_eq!(twin["tags"]["building"], json!(7));
+    // The local profile is still there, still unavailable, and switching to it is allowed.
+    let back = app
+        .core
+        .switch_profile("local")
+        .await
+        .expect("switched back");
+    assert!(local_unavailable(&back).is_some());
     app.stop().await;
 }

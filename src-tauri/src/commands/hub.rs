@@ -17,3 +17,9 @@ pub fn local_hub_info(core: State<'_, Core>) -> Result<LocalHubView, CommandErro
 pub fn reveal_secret(core: State<'_, Core>, kind: SecretKind) -> Result<String, CommandError> {
     Ok(core.reveal_secret(kind)?)
 }
+
+/// Starts the local hub again after it failed to; fails with why it still does not.
+#[tauri::command]
+pub async fn retry_local_hub(core: State<'_, Core>) -> Result<LocalHubView, CommandError> {
+    Ok(core.retry_local_hub().await?)
+}

@@ -204,6 +204,14 @@ export function revealSecret(kind: SecretKind): Promise<string> {
   return call<string>("reveal_secret", { kind });
 }
 
+/**
+ * Starts the local hub again after it failed to start; resolves with its view, or rejects
+ * with why it still does not start (the local profile's `unavailable` follows by event).
+ */
+export function retryLocalHub(): Promise<LocalHubView> {
+  return call<LocalHubView>("retry_local_hub");
+}
+
 // --- the virtual door lock ----------------------------------------------------------------
 
 /** The lock of the active profile. */

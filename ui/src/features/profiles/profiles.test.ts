@@ -17,6 +17,7 @@ const local: ProfileSummary = {
   kind: "local",
   hostName: "localhost:8443",
   colour: "#3b82f6",
+  unavailable: null,
 };
 const azure: ProfileSummary = {
   id: "a1",
@@ -24,6 +25,7 @@ const azure: ProfileSummary = {
   kind: "azure",
   hostName: "prod.azure-devices.net",
   colour: "#10B981",
+  unavailable: null,
 };
 
 describe("activeProfile", () => {

@@ -24,4 +24,9 @@ hostName: string,
 /**
  * A CSS colour, e.g. `#3b82f6`.
  */
-colour: string, };
+colour: string, 
+/**
+ * Why the profile's hub cannot be used now, with what to do (the local hub did not
+ * start); `None` when it can.
+ */
+unavailable: string | null, };
