@@ -6,7 +6,13 @@
 //! localhub --data-dir DIR device add ID     # prints the device's connection string
 //! localhub --data-dir DIR device list
 //! localhub --data-dir DIR info              # host, ports, CA path, service connection string
+//! localhub --data-dir DIR method ID NAME [PAYLOAD] [--timeout S]   # invoke a direct method
+//! localhub --data-dir DIR desired ID PATCH   # patch a twin's desired properties
 //! ```
+//!
+//! `method` and `desired` go through the running hub's service API (HTTPS, the
+//! connection details in DIR/localhub.json), exactly as any service client would: the way
+//! to toggle a device, such as the Lockstep app's door lock, from outside.
 //!
 //! `--tier` emulates an IoT Hub tier's job limits (max active jobs, 429004 beyond them) and
 //! its pace of job device operations (S1 10/s, S2 max(10, units)/s, S3 50 × units/s), so that
@@ -67,6 +73,28 @@ enum Command {
     },
     /// Print the host name, ports, CA path and the iothubowner connection string.
     Info,
+    /// Invoke a direct method on a connected device through the running hub, and print the
+    /// device's status and answer.
+    Method {
+        /// The device id.
+        device: String,
+        /// The method name, e.g. lockDoor.
+        name: String,
+        /// The JSON payload, e.g. '{"lockTime":"1m"}' (default: none).
+        payload: Option<String>,
+        /// Seconds to wait for the device's answer (5-300).
+        #[arg(long, default_value_t = 30,
+              value_parser = clap::value_parser!(u32).range(5..=300))]
+        timeout: u32,
+    },
+    /// Patch a device twin's desired properties through the running hub, and print the new
+    /// desired version.
+    Desired {
+        /// The device id.
+        device: String,
+        /// A JSON object, e.g. '{"building":43,"floor":3}' (null removes a property).
+        patch: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -91,6 +119,16 @@ fn main() -> ExitCode {
             action: DeviceCommand::List,
         }) => list_devices(&cli),
         Some(Command::Info) => info(&cli),
+        Some(Command::Method {
+            ref device,
+            ref name,
+            ref payload,
+            timeout,
+        }) => invoke_method(&cli, device, name, payload.as_deref(), timeout),
+        Some(Command::Desired {
+            ref device,
+            ref patch,
+        }) => patch_desired(&cli, device, patch),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -237,6 +275,107 @@ fn info(cli: &Cli) -> anyhow::Result<()> {
         "serviceConnectionString: {}",
         connection_string.expose_secret_string()
     );
+    Ok(())
+}
+
+/// A service client for the hub running on DIR (from its localhub.json), and a runtime to
+/// drive it.
+fn service_client(
+    cli: &Cli,
+) -> anyhow::Result<(tokio::runtime::Runtime, iothub::service::ServiceClient)> {
+    use iothub::auth::ServiceConnectionString;
+    use iothub::service::{ServiceClient, ServiceClientOptions};
+
+    let file = cli.data_dir.join(server::INFO_FILE);
+    let info = HubInfo::read(&cli.data_dir)
+        .with_context(|| format!("cannot read {}", file.display()))?
+        .with_context(|| {
+            format!(
+                "no hub has run in {} ({} is missing): start it first",
+                cli.data_dir.display(),
+                file.display()
+            )
+        })?;
+    let ca_pem = std::fs::read(&info.ca_certificate)
+        .with_context(|| format!("cannot read {}", info.ca_certificate.display()))?;
+    let connection: ServiceConnectionString = info
+        .service_connection_string
+        .parse()
+        .with_context(|| format!("the connection string in {} is not valid", file.display()))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let options = ServiceClientOptions {
+        extra_ca_pem: Some(ca_pem),
+        ..ServiceClientOptions::default()
+    };
+    // reqwest's client needs a runtime around it when it is built.
+    let client = runtime
+        .block_on(async { ServiceClient::new(connection, options) })
+        .context("cannot build the service client")?;
+    Ok((runtime, client))
+}
+
+/// Parses a JSON argument, naming it in the error.
+fn json_argument(what: &str, text: &str) -> anyhow::Result<serde_json::Value> {
+    serde_json::from_str(text).with_context(|| format!("the {what} is not valid JSON: {text}"))
+}
+
+fn invoke_method(
+    cli: &Cli,
+    device: &str,
+    name: &str,
+    payload: Option<&str>,
+    timeout: u32,
+) -> anyhow::Result<()> {
+    use iothub::model::CloudToDeviceMethod;
+
+    let payload = payload
+        .map(|text| json_argument("payload", text))
+        .transpose()?;
+    let (runtime, client) = service_client(cli)?;
+    let method = CloudToDeviceMethod {
+        method_name: Some(name.to_owned()),
+        payload,
+        response_timeout_in_seconds: i32::try_from(timeout).ok(),
+        connect_timeout_in_seconds: Some(0),
+    };
+    let answer = runtime
+        .block_on(client.invoke_method(device, &method))
+        .with_context(|| format!("'{name}' on '{device}' failed"))?;
+    let status = answer.status.unwrap_or_default();
+    println!("status: {status}");
+    println!("payload: {}", answer.payload);
+    anyhow::ensure!(
+        (200..300).contains(&status),
+        "the device answered '{name}' with status {status}"
+    );
+    Ok(())
+}
+
+fn patch_desired(cli: &Cli, device: &str, patch: &str) -> anyhow::Result<()> {
+    use iothub::model::{Twin, TwinProperties};
+
+    let serde_json::Value::Object(values) = json_argument("patch", patch)? else {
+        anyhow::bail!("the patch must be a JSON object, e.g. '{{\"building\":43}}': {patch}");
+    };
+    let (runtime, client) = service_client(cli)?;
+    let twin_patch: Twin = serde_json::from_value(serde_json::json!({
+        "properties": { "desired": values }
+    }))
+    .context("the patch does not fit a twin")?;
+    let twin = runtime
+        .block_on(client.patch_twin(device, &twin_patch, &iothub::service::IfMatch::Any))
+        .with_context(|| format!("patching the desired properties of '{device}' failed"))?;
+    let version = twin
+        .properties
+        .and_then(|p: TwinProperties| p.desired)
+        .and_then(|d| d.version);
+    match version {
+        Some(version) => println!("desired properties now at version {version}"),
+        None => println!("desired properties patched"),
+    }
     Ok(())
 }
 
