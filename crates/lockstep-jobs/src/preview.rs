@@ -8,6 +8,10 @@
 //! a typo costs no hub query. A composed query that would pass the hub's 8,192-character
 //! limit is not sent; its count is then `None`, with a warning.
 
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use iothub::model::Twin;
 use iothub::service::{PageRequest, ServiceClient, ServiceError};
 use iothub_query::{Condition, Expr, From, Literal, MAX_QUERY_CHARS};
@@ -227,6 +231,66 @@ fn largest_id_list(expr: &Expr, largest: &mut usize) {
     }
 }
 
+/// Recent previews by condition, so that typing back to a condition seen moments ago asks
+/// the hub nothing: each preview costs three queries, and an Azure hub allows few (S1: 20 a
+/// minute per unit). Entries live [`PreviewCache::ttl`]; the oldest go first beyond the
+/// capacity. Keyed by the trimmed condition. Safe to share between tasks.
+#[derive(Debug)]
+pub struct PreviewCache {
+    ttl: Duration,
+    capacity: usize,
+    entries: Mutex<VecDeque<(String, Instant, JobPreview)>>,
+}
+
+impl PreviewCache {
+    /// A cache keeping up to `capacity` previews for `ttl` each.
+    pub fn new(ttl: Duration, capacity: usize) -> Self {
+        Self {
+            ttl,
+            capacity: capacity.max(1),
+            entries: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// How long a preview is reused.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// The preview of `condition` made less than the TTL before `now`, if any.
+    pub fn get(&self, condition: &str, now: Instant) -> Option<JobPreview> {
+        let key = condition.trim();
+        let mut entries = self.lock();
+        entries.retain(|(_, at, _)| now.saturating_duration_since(*at) < self.ttl);
+        entries
+            .iter()
+            .find(|(k, _, _)| k == key)
+            .map(|(_, _, preview)| preview.clone())
+    }
+
+    /// Keeps `preview` of `condition`, made at `now`.
+    pub fn put(&self, condition: &str, preview: JobPreview, now: Instant) {
+        let key = condition.trim();
+        let mut entries = self.lock();
+        entries.retain(|(k, _, _)| k != key);
+        entries.push_back((key.to_owned(), now, preview));
+        while entries.len() > self.capacity {
+            entries.pop_front();
+        }
+    }
+
+    /// Forgets every preview (e.g. after the devices changed: a job ran, a fleet was added).
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<(String, Instant, JobPreview)>> {
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -313,5 +377,38 @@ mod tests {
         );
         let warnings = condition_warnings(&format!("deviceId IN [{}]", ids(600)));
         assert_eq!(warnings.len(), 2, "long and a big list: {warnings:?}");
+    }
+
+    #[test]
+    fn the_preview_cache_reuses_a_fresh_preview_of_the_same_condition() {
+        let cache = PreviewCache::new(Duration::from_secs(20), 2);
+        let start = Instant::now();
+        let seen = |n: u32| JobPreview {
+            matching: Some(n),
+            connected: Some(0),
+            first_device_ids: Vec::new(),
+            warnings: Vec::new(),
+        };
+        assert_eq!(cache.get("tags.building = 43", start), None);
+        cache.put(" tags.building = 43 ", seen(200), start);
+        let later = start + Duration::from_secs(19);
+        assert_eq!(cache.get("tags.building = 43", later), Some(seen(200)));
+        assert_eq!(cache.get("tags.building = 44", later), None);
+        // Stale after the TTL.
+        assert_eq!(
+            cache.get("tags.building = 43", start + Duration::from_secs(20)),
+            None
+        );
+
+        // Beyond the capacity, the oldest goes; a newer preview replaces an older one.
+        cache.put("a = 1", seen(1), start);
+        cache.put("b = 1", seen(2), start);
+        cache.put("a = 1", seen(3), start);
+        cache.put("c = 1", seen(4), start);
+        assert_eq!(cache.get("b = 1", start), None);
+        assert_eq!(cache.get("a = 1", start), Some(seen(3)));
+        assert_eq!(cache.get("c = 1", start), Some(seen(4)));
+        cache.clear();
+        assert_eq!(cache.get("c = 1", start), None);
     }
 }
