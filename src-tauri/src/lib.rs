@@ -13,7 +13,8 @@
 //! - [`builder`]: the wiring (commands, and a setup hook that calls [`start`]), generic over
 //!   the runtime so tests drive it on `tauri::test::mock_builder()`; [`start`]: the core in
 //!   the app's state, its events forwarded, start-up in the background (tests call it with
-//!   their own dirs); [`run`] starts the real app and [`shutdown`] stops the core on exit.
+//!   their own dirs); [`run`] starts the real app and [`shutdown`] stops the core on exit,
+//!   also when a termination signal (SIGTERM, SIGINT) asks the app to stop.
 
 pub mod commands;
 pub mod error;
@@ -111,7 +112,9 @@ pub fn shutdown<R: Runtime, M: Manager<R>>(manager: &M) {
     }
 }
 
-/// Runs the app until its last window closes, then shuts the local hub down gracefully.
+/// Runs the app until its last window closes or it is asked to stop (SIGTERM, SIGINT;
+/// Ctrl+C elsewhere), then shuts the core down gracefully (fleet, job polls, lock, local hub
+/// and its database) and exits with code 0.
 pub fn run() {
     let app = match builder(tauri::Builder::default()).build(tauri::generate_context!()) {
         Ok(app) => app,
@@ -120,9 +123,49 @@ pub fn run() {
             std::process::exit(1);
         }
     };
-    app.run(|app, event| {
+    tauri::async_runtime::spawn(exit_on_signal(app.handle().clone()));
+    let code = app.run_return(|app, event| {
         if let tauri::RunEvent::Exit = event {
             shutdown(app);
         }
     });
+    std::process::exit(code);
+}
+
+/// Waits for a termination signal, then asks the event loop to exit with code 0, which
+/// runs [`shutdown`] on its `Exit` event. A second signal while shutting down exits at once
+/// (code 130), for a shutdown that hangs.
+async fn exit_on_signal<R: Runtime>(app: AppHandle<R>) {
+    let signal = match termination_signal().await {
+        Ok(signal) => signal,
+        Err(error) => {
+            // Without handlers the OS default applies: the process ends without a shutdown.
+            tracing::warn!(%error, "cannot listen for termination signals");
+            return;
+        }
+    };
+    tracing::info!(signal, "shutting down");
+    app.exit(0);
+    if let Ok(signal) = termination_signal().await {
+        eprintln!("lockstep: {signal} again while shutting down: exiting now");
+        std::process::exit(130);
+    }
+}
+
+/// The name of the next termination signal the process receives.
+#[cfg(unix)]
+async fn termination_signal() -> std::io::Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(tokio::select! {
+        _ = terminate.recv() => "SIGTERM",
+        _ = interrupt.recv() => "SIGINT",
+    })
+}
+
+/// The name of the next termination signal the process receives.
+#[cfg(not(unix))]
+async fn termination_signal() -> std::io::Result<&'static str> {
+    tokio::signal::ctrl_c().await.map(|()| "Ctrl+C")
 }

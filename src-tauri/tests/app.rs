@@ -17,6 +17,9 @@
 //!   (`unavailable`), `local_hub_info` fails with it, `retry_local_hub` starts the hub once
 //!   the cause is gone (`profiles-changed`);
 //! - no keychain: `keychainUnavailable`;
+//! - the real binary (ignored unless run under `tests/bin/with-keyring`; starts its own Xvfb
+//!   when there is no display): SIGTERM and SIGINT shut it down with exit code 0, the local
+//!   hub's database closed cleanly and reopenable;
 //! - unknown commands are refused.
 
 use std::path::{Path, PathBuf};
@@ -544,4 +547,135 @@ fn a_local_hub_that_cannot_start_is_reported_and_retried() {
     assert_eq!(changed["activeId"], "local");
     assert!(app.ok("list_profiles", json!({}))["profiles"][0]["unavailable"].is_null());
     app.connected();
+}
+
+// ---- The real binary and termination signals ----
+
+/// An X display for the real window: the caller's, or a private Xvfb (stopped on drop).
+struct Display {
+    name: String,
+    xvfb: Option<std::process::Child>,
+}
+
+impl Display {
+    fn get() -> Self {
+        if let Ok(name) = std::env::var("DISPLAY")
+            && !name.is_empty()
+        {
+            return Self { name, xvfb: None };
+        }
+        // -displayfd: Xvfb picks a free display and writes its number when it is ready.
+        let mut xvfb = std::process::Command::new("Xvfb")
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                "1280x800x24",
+                "-nolisten",
+                "tcp",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("Xvfb starts (apt install xvfb)");
+        let mut line = String::new();
+        let stdout = xvfb.stdout.take().expect("Xvfb's stdout");
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)
+            .expect("Xvfb says its display");
+        let number = line.trim();
+        assert!(!number.is_empty(), "Xvfb printed no display number");
+        Self {
+            name: format!(":{number}"),
+            xvfb: Some(xvfb),
+        }
+    }
+}
+
+impl Drop for Display {
+    fn drop(&mut self) {
+        if let Some(xvfb) = &mut self.xvfb {
+            let _ = xvfb.kill();
+            let _ = xvfb.wait();
+        }
+    }
+}
+
+/// Starts the real app on fresh XDG dirs in `dir`, waits until its local hub runs, sends
+/// `signal` (a name `kill` knows) and asserts a clean exit with code 0 and a database that
+/// was closed and opens again.
+fn signal_stops_the_app_cleanly(signal: &str) {
+    let display = Display::get();
+    let dir = TestDir::new();
+    let mut app = std::process::Command::new(env!("CARGO_BIN_EXE_lockstep"))
+        .env("DISPLAY", &display.name)
+        .env("XDG_DATA_HOME", dir.path().join("data"))
+        .env("XDG_CONFIG_HOME", dir.path().join("config"))
+        .env_remove("WAYLAND_DISPLAY")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the app starts");
+    let hub_dir = dir
+        .path()
+        .join("data")
+        .join("dev.lockstep.app")
+        .join("localhub");
+    let info = hub_dir.join("localhub.json");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !info.is_file() {
+        if let Some(status) = app.try_wait().expect("wait") {
+            panic!("the app ended before its local hub started: {status}");
+        }
+        assert!(Instant::now() < deadline, "the local hub did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Let start-up finish (the lock device registered and connected).
+    std::thread::sleep(Duration::from_secs(2));
+
+    let sent = std::process::Command::new("kill")
+        .args([format!("-{signal}"), app.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success(), "kill -{signal} failed");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = app.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = app.kill();
+            panic!("the app did not exit within 30 s of {signal}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0), "{signal}: {status}");
+
+    // The hub's database was closed: no write-ahead log left, and localhub opens it again.
+    let wal = hub_dir.join(format!("{}-wal", localhub::server::DATABASE_FILE));
+    assert!(!wal.exists(), "{} is left behind", wal.display());
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let running = localhub::server::start(localhub::server::Config {
+            mqtt_port: 0,
+            https_port: 0,
+            ..localhub::server::Config::new(&hub_dir)
+        })
+        .await
+        .expect("the hub reopens its data");
+        assert!(running.hub().get_device("door-lock-1").is_ok());
+        running.shutdown().await;
+    });
+}
+
+#[test]
+#[ignore = "starts the real app: needs a Secret Service (tests/bin/with-keyring ... -- --include-ignored) and Xvfb"]
+fn sigterm_shuts_the_real_app_down_with_exit_code_0() {
+    signal_stops_the_app_cleanly("TERM");
+}
+
+#[test]
+#[ignore = "starts the real app: needs a Secret Service (tests/bin/with-keyring ... -- --include-ignored) and Xvfb"]
+fn sigint_shuts_the_real_app_down_with_exit_code_0() {
+    signal_stops_the_app_cleanly("INT");
 }

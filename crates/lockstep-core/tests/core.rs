@@ -165,6 +165,22 @@ impl App {
         AzureHub { running, _dir: dir }
     }
 
+    /// Waits until the fleet has `devices` devices, all connected, and is not adding.
+    async fn fleet_until(&self, devices: u32) -> lockstep_core::FleetView {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+        loop {
+            let view = self.core.fleet_status();
+            if !view.adding && view.devices == devices && view.connected == devices {
+                return view;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the fleet did not reach {devices} connected devices: {view:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     async fn stop(self) {
         self.core.shutdown().await;
     }
@@ -1681,5 +1697,67 @@ async fn a_corrupt_local_hub_database_leaves_azure_profiles_working() {
         .await
         .expect("switched back");
     assert!(local_unavailable(&back).is_some());
+    app.stop().await;
+}
+
+// ---- Shutdown ----
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shutdown_leaves_the_local_hub_database_consistent_and_reopenable() {
+    let (secrets, _) = memory();
+    let app = App::start(secrets.clone()).await;
+    app.connected().await;
+    app.core.add_simulated_devices(10).await.expect("adding");
+    app.fleet_until(10).await;
+    let mut events = app.core.subscribe();
+    let job = submitted(
+        app.core
+            .submit_job(&lock_door_draft("deviceId = 'door-lock-1'"))
+            .await
+            .expect("submitted"),
+    );
+    job_until(&mut events, &job.job_id, "the job completes", |s| {
+        s.finished
+    })
+    .await;
+
+    let hub_dir = app.data_dir().join("localhub");
+    let database = hub_dir.join(server::DATABASE_FILE);
+    let App { core, dir } = app;
+    core.shutdown().await;
+    assert!(core.local_hub().is_none(), "the hub is gone from the core");
+
+    // The last connection closed cleanly: SQLite checkpointed the write-ahead log into the
+    // database and removed it (a killed process leaves it behind).
+    let wal = hub_dir.join(format!("{}-wal", server::DATABASE_FILE));
+    assert!(!wal.exists(), "{} is left behind", wal.display());
+    let connection = rusqlite::Connection::open(&database).expect("the database opens");
+    let check: String = connection
+        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+        .expect("integrity check");
+    assert_eq!(check, "ok");
+    drop(connection);
+
+    // localhub reopens it with everything in it.
+    let running = server::start(Config {
+        mqtt_port: 0,
+        https_port: 0,
+        ..Config::new(&hub_dir)
+    })
+    .await
+    .expect("the hub starts on the same data");
+    assert_eq!(running.hub().device_count().expect("count"), 11);
+    let twin = running
+        .hub()
+        .get_twin("sim-lock-00010")
+        .expect("a fleet twin");
+    assert_eq!(twin["tags"], json!({"building": 45, "floor": 2}));
+    running.shutdown().await;
+
+    // And so does the app.
+    let again = core_in(dir.path(), secrets);
+    assert_eq!(again.start().await, AppStatus::Ready);
+    let app = App { core: again, dir };
+    app.connected().await;
     app.stop().await;
 }
