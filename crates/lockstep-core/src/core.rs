@@ -400,13 +400,15 @@ impl Core {
     }
 
     /// Watches `profile`'s jobs (and imports the hub's in the background); the fleet is
-    /// there on the local hub only. A hub that cannot be set up now is tried again by the
+    /// there on the local hub only, reconnected from the devices it registered before. A hub that cannot be set up now is tried again by the
     /// next job command.
     async fn activate_jobs(&self, profile: &Profile) {
-        self.inner
-            .fleet
-            .set_available(profile.kind == ProfileKind::Local)
-            .await;
+        let local_fleet = profile.kind == ProfileKind::Local;
+        self.inner.fleet.set_available(local_fleet).await;
+        if local_fleet && let Some(local) = self.local() {
+            // The simulated devices an earlier run registered are the fleet again.
+            self.inner.fleet.restore(local).await;
+        }
         let activated = match self.service_client(profile).await {
             Ok(client) => self
                 .inner

@@ -6,6 +6,11 @@
 //! Adding runs in the background with bounded concurrency; progress goes out as
 //! [`CoreEvent::FleetChanged`] (at most a few times a second) until every device has made its
 //! first connection attempt.
+//!
+//! The devices outlive the app on the hub: when the local profile becomes active (at start-up
+//! or on a switch), the `sim-lock-*` devices an earlier run registered are found and started
+//! again as the fleet ([`FleetController::restore`]), in the background with the same
+//! progress, so the fleet the app shows is the one the hub's queries count.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -33,10 +38,28 @@ const CONCURRENCY: usize = 16;
 const PROGRESS_EVERY: Duration = Duration::from_millis(300);
 /// How long after adding ends progress keeps going out for devices still connecting.
 const CONNECT_GRACE: Duration = Duration::from_secs(30);
+/// The prefix of the fleet's device ids.
+const ID_PREFIX: &str = "sim-lock-";
+/// Restored devices still making their first connection at most, so that thousands do not
+/// all shake hands with the hub at once.
+const RESTORE_IN_FLIGHT: usize = 64;
+/// How long a restore waits for connections before starting more devices anyway.
+const RESTORE_WAIT: Duration = Duration::from_secs(5);
 
 /// The id of the fleet's device number `number` (from 1).
 pub fn device_id(number: u32) -> String {
     format!("sim-lock-{number:05}")
+}
+
+/// The number of the fleet's device `id` (`sim-lock-00042` → 42); `None` for other ids.
+pub fn device_number(id: &str) -> Option<u32> {
+    let digits = id.strip_prefix(ID_PREFIX)?;
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let number: u32 = digits.parse().ok()?;
+    // Only the ids this module makes, so numbers and ids stay one to one.
+    (number > 0 && device_id(number) == id).then_some(number)
 }
 
 /// The tags of the fleet's device number `number` (from 1): buildings round robin, then
@@ -156,6 +179,66 @@ impl FleetController {
         Ok(self.view())
     }
 
+    /// Finds the fleet's devices registered on `local` by an earlier run and starts them
+    /// again in the background, with progress as when adding; new devices continue after
+    /// the highest number found. Does nothing while the fleet has devices or is being added
+    /// to, or when the active profile has no fleet. Only the search (one query on the local
+    /// hub) is awaited. Async for the same reason as [`FleetController::add`].
+    pub async fn restore(&self, local: Arc<LocalHub>) {
+        let idle =
+            |state: &State| state.devices.is_empty() && !state.adding && state.next_number == 0;
+        if !*lock(&self.available) || !idle(&lock(&self.state)) {
+            return;
+        }
+        let numbers = match registered_numbers(&local).await {
+            Ok(numbers) if numbers.is_empty() => return,
+            Ok(numbers) => numbers,
+            Err(error) => {
+                lock(&self.state).note = Some(format!(
+                    "The simulated devices of an earlier run were not found: {error}"
+                ));
+                let _ = self.events.send(CoreEvent::FleetChanged(self.view()));
+                return;
+            }
+        };
+        {
+            // An add may have started while the hub answered.
+            let mut state = lock(&self.state);
+            if !idle(&state) {
+                return;
+            }
+            state.adding = true;
+            state.note = None;
+            state.next_number = numbers.last().copied().unwrap_or(0);
+        }
+        // Said at once: starting the devices may end before the progress task first looks.
+        let _ = self.events.send(CoreEvent::FleetChanged(self.view()));
+        let cancel = lock(&self.cancel).clone();
+        let state = self.state.clone();
+        let events = self.events.clone();
+        self.tracker.spawn(async move {
+            let found = numbers.len();
+            let restoring = start_registered(&local, &state, numbers, &cancel);
+            let progress = report_progress(&state, &events, &cancel);
+            tokio::pin!(progress);
+            let outcome = tokio::select! {
+                outcome = restoring => outcome,
+                () = &mut progress => Ok(()),
+            };
+            {
+                let mut state = lock(&state);
+                state.adding = false;
+                state.note = Some(match outcome {
+                    Ok(()) => format!(
+                        "Reconnected the {found} simulated devices registered on the hub earlier."
+                    ),
+                    Err(error) => format!("Reconnecting the simulated devices stopped: {error}"),
+                });
+            }
+            progress.await;
+        });
+    }
+
     /// Stops every device (they stay registered) and forgets them.
     pub async fn stop(&self) {
         let cancel = std::mem::take(&mut *lock(&self.cancel));
@@ -242,6 +325,62 @@ async fn add_devices(
     }
 }
 
+/// The numbers of the fleet's devices registered on `local`, in order.
+async fn registered_numbers(local: &LocalHub) -> Result<Vec<u32>, CoreError> {
+    let query = format!("SELECT deviceId FROM devices WHERE STARTSWITH(deviceId, '{ID_PREFIX}')");
+    let rows: Vec<Value> = local
+        .service()
+        .query_devices_all(&query, Some(1_000))
+        .await
+        .map_err(|error| CoreError::from_service("finding the simulated devices", &error))?;
+    let mut numbers: Vec<u32> = rows
+        .iter()
+        .filter_map(|row| row.get("deviceId")?.as_str())
+        .filter_map(device_number)
+        .collect();
+    numbers.sort_unstable();
+    numbers.dedup();
+    Ok(numbers)
+}
+
+/// Starts the registered devices `numbers`, at most [`RESTORE_IN_FLIGHT`] making their first
+/// connection at a time.
+async fn start_registered(
+    local: &LocalHub,
+    state: &Mutex<State>,
+    numbers: Vec<u32>,
+    cancel: &CancellationToken,
+) -> Result<(), CoreError> {
+    let options = local.device_options();
+    for number in numbers {
+        let deadline = tokio::time::Instant::now() + RESTORE_WAIT;
+        while connecting(&lock(state)) >= RESTORE_IN_FLIGHT
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::select! {
+                () = cancel.cancelled() => return Ok(()),
+                () = tokio::time::sleep(Duration::from_millis(20)) => {}
+            }
+        }
+        if cancel.is_cancelled() {
+            return Ok(());
+        }
+        let connection_string = local.device_connection_string(&device_id(number))?;
+        let device = SimulatedDevice::spawn(connection_string, options.clone(), Knobs::default());
+        lock(state).devices.push(device);
+    }
+    Ok(())
+}
+
+/// How many of the fleet's devices have not connected yet.
+fn connecting(state: &State) -> usize {
+    state
+        .devices
+        .iter()
+        .filter(|d| !matches!(d.state().connection, DeviceConnection::Connected))
+        .count()
+}
+
 /// Registers (or reuses, with its keys) and tags device `number`, then starts it.
 async fn start_device(local: &LocalHub, number: u32) -> Result<SimulatedDevice, CoreError> {
     let device_id = device_id(number);
@@ -318,5 +457,24 @@ mod tests {
             Value::Object(tags(6)),
             serde_json::json!({"building": 41, "floor": 2})
         );
+    }
+
+    #[test]
+    fn only_the_fleets_own_ids_have_numbers() {
+        assert_eq!(device_number("sim-lock-00001"), Some(1));
+        assert_eq!(device_number("sim-lock-10000"), Some(10_000));
+        assert_eq!(device_number(&device_id(123_456)), Some(123_456));
+        for other in [
+            "door-lock-1",
+            "sim-lock-",
+            "sim-lock-1",
+            "sim-lock-00000",
+            "sim-lock-0001a",
+            "sim-lock-+0001",
+            "sim-lock-00001-x",
+            "SIM-LOCK-00001",
+        ] {
+            assert_eq!(device_number(other), None, "{other}");
+        }
     }
 }

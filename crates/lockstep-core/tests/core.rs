@@ -13,7 +13,8 @@
 //!   an invalid draft sends nothing, a taken job id in words, rendering and cloning, the
 //!   archive across a restart;
 //! - the fleet: 100 simulated devices tagged over buildings 41..45, and the preview's counts
-//!   equal the hub's own;
+//!   equal the hub's own; after a restart the devices registered before are the fleet again
+//!   (progress events, new ones continue the numbering), also after a profile switch;
 //! - a local hub that cannot start (its data dir is a file, its database is corrupt): the
 //!   app is ready, the local profile says why, retry starts it once fixed, Azure profiles
 //!   keep working;
@@ -1759,5 +1760,77 @@ async fn shutdown_leaves_the_local_hub_database_consistent_and_reopenable() {
     assert_eq!(again.start().await, AppStatus::Ready);
     let app = App { core: again, dir };
     app.connected().await;
+    app.stop().await;
+}
+
+// ---- The fleet after a restart ----
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_fleet_registered_by_an_earlier_run_is_reconnected_after_a_restart() {
+    let (secrets, _) = memory();
+    let app = App::start(secrets.clone()).await;
+    app.core.add_simulated_devices(10).await.expect("adding");
+    app.fleet_until(10).await;
+    let App { core, dir } = app;
+    core.shutdown().await;
+
+    let again = core_in(dir.path(), secrets);
+    let mut events = again.subscribe();
+    assert_eq!(again.start().await, AppStatus::Ready);
+    let app = App { core: again, dir };
+    let fleet = app.fleet_until(10).await;
+    assert_eq!(
+        fleet.note.as_deref(),
+        Some("Reconnected the 10 simulated devices registered on the hub earlier.")
+    );
+    let mut progress = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        if let CoreEvent::FleetChanged(view) = event {
+            progress.push(view);
+        }
+    }
+    assert!(
+        progress.iter().any(|view| view.adding),
+        "progress went out while reconnecting: {progress:?}"
+    );
+    // The hub agrees: 10 of its sim-lock devices are connected, and the preview counts them.
+    let preview = app
+        .core
+        .preview_condition("STARTSWITH(deviceId, 'sim-lock-')")
+        .await
+        .expect("preview");
+    assert_eq!(preview.matching, Some(10));
+    assert_eq!(preview.connected, Some(10));
+
+    // New devices continue the numbering.
+    app.core
+        .add_simulated_devices(10)
+        .await
+        .expect("adding more");
+    app.fleet_until(20).await;
+    let outside = app.outside();
+    outside
+        .get_device("sim-lock-00020")
+        .await
+        .expect("the 20th device");
+    assert!(outside.get_device("sim-lock-00021").await.is_err());
+
+    // Away to another profile the fleet stops; back on the local hub it is reconnected.
+    let azure = app.azure_hub().await;
+    let added = app
+        .core
+        .add_azure_profile(AddAzureProfile {
+            name: "Staging".into(),
+            connection_string: azure.connection_string("iothubowner"),
+        })
+        .await
+        .expect("added");
+    assert_eq!(added.profiles.active_id, Some(added.profile.id));
+    assert_eq!(app.core.fleet_status().devices, 0);
+    app.core
+        .switch_profile("local")
+        .await
+        .expect("switched back");
+    app.fleet_until(20).await;
     app.stop().await;
 }
