@@ -1354,6 +1354,14 @@ async fn an_invalid_draft_sends_nothing_and_a_taken_id_is_refused_in_words() {
         let text = app.core.render_job(&draft, form).expect("rendered");
         assert!(text.contains("lockDoor"), "{text}");
         assert!(!text.contains(&key), "no key in {text}");
+        if form == RenderForm::AzCli {
+            // The local hub is not on Azure: az reaches it through a connection string.
+            assert!(
+                text.contains("--login \"$IOTHUB_CONNECTION_STRING\"")
+                    && !text.contains("--hub-name"),
+                "{text}"
+            );
+        }
     }
     let clone = app.core.clone_job(&draft.job_id).await.expect("cloned");
     assert_ne!(clone.job_id, draft.job_id);

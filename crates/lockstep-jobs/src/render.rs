@@ -7,6 +7,11 @@
 //! `--method-connect-timeout`, `--twin-patch`, `--start-time`, `--ttl`). Both timeouts are
 //! always passed, because the CLI's default connect timeout (30) differs from the hub's (0).
 //! The CLI adds the twin patch's `etag: "*"` itself.
+//!
+//! The CLI reaches an Azure hub by name (`--hub-name`) with the user's `az login`. Any other
+//! hub (the local hub, `localhost:8443`) it reaches only through a connection string, so the
+//! command passes `--login "$IOTHUB_CONNECTION_STRING"`, a placeholder the user fills in, with
+//! a comment line saying so; the secret itself is never in the text.
 
 use std::fmt::Write as _;
 
@@ -17,6 +22,10 @@ use serde_json::{Value, json};
 use ts_rs::TS;
 
 use crate::draft::{StartMode, ValidJob};
+
+/// The environment variable a copied `az` command for a hub outside Azure reads the service
+/// connection string from.
+pub const CONNECTION_STRING_VARIABLE: &str = "IOTHUB_CONNECTION_STRING";
 
 /// What a copied REST request has where the `Authorization` header's SAS token goes.
 pub const AUTHORIZATION_PLACEHOLDER: &str =
@@ -101,7 +110,9 @@ pub fn rest_request_for(
 }
 
 /// `job` as an `az iot hub job create` command for the hub `hub_name` (its name or host
-/// name), one flag per line. A job that starts now has no `--start-time`.
+/// name), one flag per line. A job that starts now has no `--start-time`. A hub outside
+/// Azure gets `--login "$IOTHUB_CONNECTION_STRING"` and a comment line instead of
+/// `--hub-name` (see the module doc).
 pub fn az_command(hub_name: &str, job: &ValidJob) -> String {
     let include_start = match job.start_mode {
         StartMode::Now => false,
@@ -118,10 +129,12 @@ pub fn az_command_for(
     request: &JobRequest,
     include_start: bool,
 ) -> String {
-    let mut args: Vec<(&str, String)> = vec![
-        ("--hub-name", hub_name.to_owned()),
-        ("--job-id", job_id.to_owned()),
-    ];
+    let azure = is_azure_hub(hub_name);
+    let mut args: Vec<(&str, String)> = Vec::new();
+    if azure {
+        args.push(("--hub-name", hub_name.to_owned()));
+    }
+    args.push(("--job-id", job_id.to_owned()));
     if let Some(job_type) = &request.job_type {
         args.push(("--job-type", job_type.as_str().to_owned()));
     }
@@ -170,11 +183,37 @@ pub fn az_command_for(
     if let Some(ttl) = request.max_execution_time_in_seconds {
         args.push(("--ttl", ttl.to_string()));
     }
-    let mut command = "az iot hub job create".to_owned();
+    let mut command = String::new();
+    if !azure {
+        let _ = writeln!(
+            command,
+            "# {hub_name} is not an Azure IoT Hub, so az reaches it through a connection \
+             string: set {CONNECTION_STRING_VARIABLE} to its service connection string (and \
+             REQUESTS_CA_BUNDLE to its CA certificate file) first."
+        );
+    }
+    command.push_str("az iot hub job create");
+    if !azure {
+        // Double quotes: the shell expands the variable; the secret is never in the text.
+        let _ = write!(command, " \\\n  --login \"${CONNECTION_STRING_VARIABLE}\"");
+    }
     for (flag, value) in args {
         let _ = write!(command, " \\\n  {flag} {}", shell_quote(&value));
     }
     command
+}
+
+/// Whether `hub_name` is an Azure IoT Hub the CLI finds by name: a `*.azure-devices.net`
+/// host, or a bare hub name. Anything with a port or another domain, and `localhost`, is not.
+pub fn is_azure_hub(hub_name: &str) -> bool {
+    let name = hub_name.trim().to_ascii_lowercase();
+    if name.contains(':') {
+        return false;
+    }
+    if name.contains('.') {
+        return name.ends_with(".azure-devices.net");
+    }
+    !name.is_empty() && name != "localhost"
 }
 
 fn compact(value: &Value) -> String {
@@ -276,6 +315,48 @@ mod tests {
             ..JobDraft::default()
         });
         assert!(az_command("h", &tags).contains(r#"--twin-patch '{"tags":{"building":43}}'"#));
+    }
+
+    #[test]
+    fn a_hub_outside_azure_gets_the_connection_string_placeholder() {
+        let command = az_command("localhost:8443", &method_job());
+        assert_eq!(
+            command,
+            r#"# localhost:8443 is not an Azure IoT Hub, so az reaches it through a connection string: set IOTHUB_CONNECTION_STRING to its service connection string (and REQUESTS_CA_BUNDLE to its CA certificate file) first.
+az iot hub job create \
+  --login "$IOTHUB_CONNECTION_STRING" \
+  --job-id job-1 \
+  --job-type scheduleDeviceMethod \
+  --query-condition 'tags.building = 43 AND deviceId != '\''door-9'\''' \
+  --method-name lockDoor \
+  --method-payload '{"lockTime":"10m"}' \
+  --method-response-timeout 30 \
+  --method-connect-timeout 0 \
+  --ttl 3600"#
+        );
+        assert!(!command.contains("--hub-name"));
+        assert!(!command.contains("SharedAccessKey"));
+    }
+
+    #[test]
+    fn which_hubs_the_cli_finds_by_name() {
+        for azure in [
+            "myhub",
+            "myhub.azure-devices.net",
+            "MyHub.Azure-Devices.NET",
+        ] {
+            assert!(is_azure_hub(azure), "{azure}");
+        }
+        for other in [
+            "localhost",
+            "localhost:8443",
+            "127.0.0.1",
+            "hub.example.com",
+            "myhub.azure-devices.net:8443",
+            "",
+        ] {
+            assert!(!is_azure_hub(other), "{other}");
+        }
     }
 
     #[test]
