@@ -11,7 +11,7 @@
 
 import { execFile, spawn } from "node:child_process";
 import { createHmac } from "node:crypto";
-import { copyFile, mkdir, mkdtemp, readFile, readdir } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import https from "node:https";
 import net from "node:net";
 import os from "node:os";
@@ -124,17 +124,19 @@ async function waitForExit(pids, timeoutMs) {
 /**
  * Starts tauri-driver and opens a WebDriver session on the app, with fresh XDG data and config
  * dirs (tauri-driver and WebKitWebDriver pass the environment on to the app), or those below
- * `home` when given (the benchmarks start the app twice on the same dirs). Returns the
- * webdriverio browser, the app's data and config dirs, tauri-driver's pid, and a `close()`
- * that ends both and waits until the app has exited.
+ * `home` when given (the benchmarks start the app twice on the same dirs). `env` adds to (or
+ * overrides) the environment the app gets, e.g. `GTK_THEME` or `DBUS_SESSION_BUS_ADDRESS`.
+ * Returns the webdriverio browser, `home`, the app's data and config dirs, tauri-driver's
+ * pid, and a `close()` that ends both and waits until the app has exited.
  */
-export async function launchApp({ home } = {}) {
+export async function launchApp({ home, env: extraEnv = {} } = {}) {
   const application = process.env.LOCKSTEP_APP;
   if (!application) throw new Error("LOCKSTEP_APP must name the built app binary");
   const driver = process.env.TAURI_DRIVER ?? "tauri-driver";
   home ??= await mkdtemp(path.join(os.tmpdir(), "lockstep-e2e-"));
   const env = {
     ...process.env,
+    ...extraEnv,
     XDG_DATA_HOME: path.join(home, "data"),
     XDG_CONFIG_HOME: path.join(home, "config"),
   };
@@ -153,6 +155,8 @@ export async function launchApp({ home } = {}) {
   });
   return {
     browser,
+    /** The dir holding this launch's XDG data and config dirs (to start again on them). */
+    home,
     /** `<XDG_DATA_HOME>/dev.lockstep.app`: the app data dir (the local hub lives below). */
     dataDir: path.join(env.XDG_DATA_HOME, IDENTIFIER),
     /** `<XDG_CONFIG_HOME>/dev.lockstep.app`: the app config dir (profiles.json). */
@@ -416,4 +420,90 @@ export async function keychainItems(account) {
   return [...stdout.matchAll(/'(\/org\/freedesktop\/secrets\/collection\/[^']+)'/g)].map(
     (match) => match[1],
   );
+}
+
+/** Registers a device with SAS keys the hub generates (`PUT /devices/{id}`); resolves it. */
+export async function registerDevice(hub, deviceId) {
+  const answer = await hubRequest(hub, "PUT", `/devices/${encodeURIComponent(deviceId)}?${API}`, {
+    deviceId,
+  });
+  if (answer.status !== 200) {
+    throw new Error(
+      `creating ${deviceId} answered ${answer.status}: ${JSON.stringify(answer.body)}`,
+    );
+  }
+  return answer.body;
+}
+
+/** A device's registry entry (`GET /devices/{id}`): `connectionState` and all. */
+export async function getDevice(hub, deviceId) {
+  const answer = await hubRequest(hub, "GET", `/devices/${encodeURIComponent(deviceId)}?${API}`);
+  if (answer.status !== 200) {
+    throw new Error(`device ${deviceId} answered ${answer.status}: ${JSON.stringify(answer.body)}`);
+  }
+  return answer.body;
+}
+
+/**
+ * Starts a private D-Bus session bus with nothing on it: no Secret Service, and no service
+ * files, so nothing can be activated on demand (the system's session config would start
+ * gnome-keyring when asked for org.freedesktop.secrets). Resolves its `address` (for
+ * DBUS_SESSION_BUS_ADDRESS) and a `stop()`.
+ */
+export async function sessionBusWithoutKeyring() {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "lockstep-bare-bus-"));
+  const config = path.join(dir, "session.conf");
+  await writeFile(
+    config,
+    `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:path=${path.join(dir, "bus")}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+`,
+  );
+  const child = spawn("dbus-daemon", [`--config-file=${config}`, "--nofork", "--print-address=1"], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const started = new Promise((resolve, reject) => {
+    let text = "";
+    const timer = setTimeout(
+      () => reject(new Error("dbus-daemon gave no address in 10 s")),
+      10_000,
+    );
+    child.once("error", reject);
+    child.once("exit", (code) => reject(new Error(`dbus-daemon exited with ${code}`)));
+    child.stdout.on("data", (chunk) => {
+      text += chunk;
+      const line = text.split("\n")[0];
+      if (text.includes("\n")) {
+        clearTimeout(timer);
+        resolve(line.trim());
+      }
+    });
+  });
+  let address;
+  try {
+    address = await started;
+  } catch (error) {
+    child.kill("SIGKILL");
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+  return {
+    address,
+    async stop() {
+      const gone = exited(child);
+      child.kill("SIGTERM");
+      await gone;
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }
