@@ -9,6 +9,7 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use iothub::service::ServiceClient;
 use tokio::sync::broadcast;
@@ -40,6 +41,8 @@ use crate::{CoreError, CoreEvent};
 
 /// How many events a slow listener may fall behind before it misses some.
 const EVENT_CAPACITY: usize = 1024;
+/// How long a shutdown waits for commands to let go of the local hub.
+const LOCAL_RELEASE_WAIT: Duration = Duration::from_secs(3);
 /// The local profile's host while its hub has never started.
 const LOCAL_HOST_UNKNOWN: &str = "localhost";
 /// How many device ids "pick the lock device" lists.
@@ -220,11 +223,29 @@ impl Core {
         self.inner.jobs.deactivate().await;
         self.inner.lock.shutdown().await;
         let local = guard(&self.inner.local).take();
-        if let Some(local) = local {
-            match Arc::try_unwrap(local) {
-                Ok(local) => local.shutdown().await,
-                // A command still holds it; dropping the last handle stops the hub.
-                Err(shared) => drop(shared),
+        if let Some(mut local) = local {
+            // A command may hold the hub for a moment: wait for it, so the hub's tasks end
+            // and its database closes before the process does.
+            let deadline = tokio::time::Instant::now() + LOCAL_RELEASE_WAIT;
+            loop {
+                match Arc::try_unwrap(local) {
+                    Ok(local) => {
+                        local.shutdown().await;
+                        break;
+                    }
+                    Err(shared) if tokio::time::Instant::now() < deadline => {
+                        local = shared;
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    Err(shared) => {
+                        // Still held: dropping the last handle stops the hub without waiting.
+                        tracing::warn!(
+                            "the local hub is still in use; stopping it without waiting"
+                        );
+                        drop(shared);
+                        break;
+                    }
+                }
             }
         }
     }

@@ -1842,3 +1842,25 @@ async fn the_fleet_registered_by_an_earlier_run_is_reconnected_after_a_restart()
     app.fleet_until(20).await;
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shutdown_waits_for_a_command_still_holding_the_local_hub() {
+    let (secrets, _) = memory();
+    let app = App::start(secrets).await;
+    app.connected().await;
+    let wal = app
+        .data_dir()
+        .join("localhub")
+        .join(format!("{}-wal", server::DATABASE_FILE));
+    assert!(wal.exists(), "a running hub has its write-ahead log");
+    // As a command in flight would: hold the hub a moment after shutdown starts.
+    let held = app.core.local_hub().expect("the hub runs");
+    let release = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        drop(held);
+    });
+    app.core.shutdown().await;
+    // When shutdown returns the hub has stopped and its database is closed.
+    assert!(!wal.exists(), "{} is left behind", wal.display());
+    release.await.expect("released");
+}
