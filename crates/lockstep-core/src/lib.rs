@@ -11,10 +11,12 @@
 //! - [`secrets`]: [`secrets::SecretStore`] over the OS keychain, and the account names.
 //! - [`hub`]: service connection strings parsed with precise errors, the service client, the
 //!   live check and the permission probes, device registration.
-//! - [`local`]: the local hub (localhub in-process) on the standard ports when free.
+//! - [`local`]: the local hub (localhub in-process) on the standard ports when free, and why
+//!   it did not start in words (the app stays usable without it).
 //! - [`jobs`]: the job archive, the active profile's job watcher (updates as events), and
 //!   which desktop notifications a job's progress calls for ([`jobs::notification`]).
-//! - [`fleet`]: simulated door locks on the local hub, added in the background.
+//! - [`fleet`]: simulated door locks on the local hub, added in the background and
+//!   reconnected from the hub's registry when the local profile becomes active.
 //! - [`lock`]: the virtual door lock ([`simulator::SimulatedDevice`]), its view, its bounded
 //!   activity log and the watcher that pushes changes.
 //! - [`view`]: the wire types the UI sees (generated into TypeScript by ts-rs).
