@@ -213,30 +213,82 @@ test("a pasted device connection string connects the lock and is kept only in th
   assert.ok((await readFile(profilesFile(), "utf8")).includes(PASTED), "profiles.json names it");
 });
 
-test("after a restart on the same dirs (OS preferring dark), colour and pasted lock are back", async () => {
-  await app.close();
-  const { home } = app;
-  app = undefined;
-  // WebKitGTK derives prefers-color-scheme from the GTK settings, and GTK_THEME ending in
-  // ":dark" is the OS's dark preference as an app sees it (PageClientImpl::effectiveAppearanceIsDark).
-  app = await launchApp({ home, env: { GTK_THEME: "Adwaita:dark" } });
-
-  const azure = await profileItem("azure");
-  await azure.waitForExist({ timeout: 60_000 });
-  assert.equal(await azure.getAttribute("data-profile-id"), loopbackId);
-  await waitForAttribute(azure, "data-active", "true");
-  assert.equal(await sidebarDot("local"), COLOUR);
-  // The Azure profile's lock comes back from the keychain alone.
-  await lockConnectedAs(PASTED);
-});
-
-test("dark mode: a dark page with light text, and the local lock in the dark", async () => {
-  const { browser } = app;
+test("switching back to the local profile connects its lock as the picked device again", async () => {
   await (await profileItem("local")).$('[data-testid="profile-name"]').click();
   await waitForAttribute(await profileItem("local"), "data-active", "true", 15_000);
   await lockConnectedAs(PICKED);
   await hubSees(PICKED, "Connected");
+  // Leaving the Azure profile let go of its lock.
+  await hubSees(PASTED, "Disconnected");
+  // Its connection string stays in the keychain for a switch back.
+  const account = `profile/${loopbackId}/device/${PASTED}`;
+  assert.ok((await keychainItems(account)).length > 0, `the keychain still holds ${account}`);
+});
 
+/** The ids of the activity entries the window shows, newest first. */
+async function shownEntryIds() {
+  const ids = [];
+  for (const entry of await app.browser.$$('[data-testid="activity-entry"]')) {
+    ids.push(Number(await entry.getAttribute("data-entry-id")));
+  }
+  return ids;
+}
+
+test(
+  "after switching profiles, the window's activity log is the new profile's log",
+  {
+    todo:
+      "known race in ui/src/session.svelte.ts (#reloadLock): on a profile switch the fetched " +
+      "log replaces the shown one, dropping entries that arrived as events meanwhile (seen " +
+      "in 3 of 9 runs when the switch came soon after start-up: the log missed the lock's " +
+      "new Connected entry, or showed nothing)",
+  },
+  async () => {
+    // The lock connected again when the local profile became active: the newest connection
+    // entry says so (the one before it is the disconnect on leaving the profile).
+    await eventually(
+      async () => {
+        const entry = await app.browser.$('[data-testid="activity-entry"][data-kind="connection"]');
+        return /Connected/.test(await entry.getProperty("textContent"));
+      },
+      "the log to show the lock connecting",
+      3_000,
+    );
+    const shown = await shownEntryIds();
+
+    // A reload reads the log afresh from Rust: the window showed exactly that log (entries
+    // newer than what was shown may have come since).
+    await app.browser.refresh();
+    await waitForAttribute(await byTestId("device-connection"), "data-state", "connected", 30_000);
+    await (await byTestId("activity-entry")).waitForExist({ timeout: 10_000 });
+    const newest = Math.max(...shown);
+    const fresh = (await shownEntryIds()).filter((id) => id <= newest);
+    assert.deepEqual(shown, fresh);
+  },
+);
+
+test("after a restart on the same dirs (OS preferring dark), colour and lock device are back", async () => {
+  await app.close();
+  const { home } = app;
+  app = undefined;
+  // WebKitGTK derives prefers-color-scheme from GTK: GTK_THEME ending in ":dark" is the OS's
+  // dark preference as the web view sees it (PageClientImpl::effectiveAppearanceIsDark).
+  app = await launchApp({ home, env: { GTK_THEME: "Adwaita:dark" } });
+
+  const local = await profileItem("local");
+  await local.waitForExist({ timeout: 60_000 });
+  await waitForAttribute(local, "data-active", "true");
+  assert.equal(await sidebarDot("local"), COLOUR);
+  assert.equal(await (await profileItem("azure")).getAttribute("data-profile-id"), loopbackId);
+  await lockConnectedAs(PICKED);
+  // The hub may listen on other ports than before (8883/8443 are taken while another app
+  // runs): ask it afresh, now that it runs (the lock is connected to it).
+  hub = await readLocalHub(app.dataDir);
+  await hubSees(PICKED, "Connected");
+});
+
+test("dark mode: a dark page with light text, and the local lock in the dark", async () => {
+  const { browser } = app;
   const { background, text } = await pageColours();
   assert.ok(luminance(background) < 0.05, `a dark background, got rgb(${background})`);
   assert.ok(luminance(text) > 0.6, `light text, got rgb(${text})`);
@@ -255,45 +307,6 @@ test("dark mode: a dark page with light text, and the local lock in the dark", a
   await browser.pause(900);
   await docsScreenshot(browser, "lock-dark");
 });
-
-/** The ids of the activity entries the window shows, newest first. */
-async function shownEntryIds() {
-  const ids = [];
-  for (const entry of await app.browser.$$('[data-testid="activity-entry"]')) {
-    ids.push(Number(await entry.getAttribute("data-entry-id")));
-  }
-  return ids;
-}
-
-test(
-  "after switching profiles, the window's activity log is the new profile's log",
-  {
-    todo:
-      "known race in ui/src/session.svelte.ts (#reloadLock): on a profile switch the fetched " +
-      "log replaces the shown one, dropping entries that arrived as events meanwhile (about " +
-      "every other run here: the log misses the Connected entry, or shows nothing at all)",
-  },
-  async () => {
-    // Switched to the local profile above; its log (empty after the restart) got the
-    // connection, the full twin and the reported state when the lock connected.
-    const connection = await app.browser.$(
-      '[data-testid="activity-entry"][data-kind="connection"]',
-    );
-    // Entries that came after it (the patch and the method above) are shown already.
-    assert.ok(await connection.isExisting(), "the log shows the lock connecting");
-    assert.match(await connection.getProperty("textContent"), /Connected/);
-    const shown = await shownEntryIds();
-
-    // A reload reads the log afresh from Rust: the window showed exactly that log (entries
-    // newer than what was shown may have come since).
-    await app.browser.refresh();
-    await waitForAttribute(await byTestId("device-connection"), "data-state", "connected", 30_000);
-    await (await byTestId("activity-entry")).waitForExist({ timeout: 10_000 });
-    const newest = Math.max(...shown);
-    const fresh = (await shownEntryIds()).filter((id) => id <= newest);
-    assert.deepEqual(shown, fresh);
-  },
-);
 
 test("with no Secret Service on the session bus, the keychain help shows and nothing is stored", async () => {
   await app.close();
