@@ -23,6 +23,8 @@
 //!    - `a_method_to_a_connected_but_unsubscribed_device_is_404103`
 //!    - `subscriptions_persist_across_reconnects`
 //!    - `twin_get_is_answered_without_a_subscription`
+//! 5. Acknowledgements and writes:
+//!    - `a_reported_patch_is_acknowledged_only_once_committed_together_with_what_came_before`
 
 #[path = "mqtt/support.rs"]
 mod support;
@@ -610,4 +612,91 @@ async fn twin_get_is_answered_without_a_subscription() {
     };
     assert_eq!(answer.topic, "$iothub/twin/res/400/?$rid=p2");
     hub.stop().await;
+}
+
+// ----- 5. acknowledgements and writes -------------------------------------------------------
+
+/// While a reported PATCH waits for its commit, nothing goes to its device: not its PUBACK, not
+/// the PUBACK of the method answer sent just before it. Both go out with the 204, in one write,
+/// once the PATCH is in the database file. Here the commit is held up by a second connection
+/// holding the database's write lock (as the `localhub` CLI may).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reported_patch_is_acknowledged_only_once_committed_together_with_what_came_before() {
+    let dir = std::env::temp_dir().join(format!(
+        "localhub-mqtt-ack-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&dir).expect("test dir");
+    let file = dir.join("localhub.db");
+    let hub = TestHub::start_on(localhub::store::Store::open(&file).expect("store")).await;
+    let key = hub.add_device("door1");
+    let mut client = hub.raw_device("door1", &key, false).await;
+    let observer = localhub::store::Store::open(&file).expect("observer");
+    let reported_version = |observer: &localhub::store::Store| {
+        observer
+            .read(|conn| localhub::store::twins::get(conn, "door1"))
+            .expect("read")
+            .expect("a twin")
+            .reported
+            .version
+    };
+    let before = reported_version(&observer);
+
+    // Another writer holds the database until told to let go.
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let writer = localhub::store::Store::open(&file).expect("another writer");
+    let holder = {
+        tokio::task::spawn_blocking(move || {
+            writer.transaction(|_| {
+                locked_tx.send(()).expect("test waits");
+                release_rx.recv().ok();
+                Ok::<_, localhub::store::StoreError>(())
+            })
+        })
+    };
+    locked_rx.recv().expect("the lock is held");
+
+    // A method answer (nobody waits for it) and a PATCH, both QoS 1, in one write.
+    let mut answer = Publish::new(
+        "$iothub/methods/res/200/?$rid=7",
+        QoS::AtLeastOnce,
+        b"{}".to_vec(),
+    );
+    answer.pkid = 1;
+    let mut patch = Publish::new(
+        "$iothub/twin/PATCH/properties/reported/?$rid=p1",
+        QoS::AtLeastOnce,
+        br#"{"locked":true}"#.to_vec(),
+    );
+    patch.pkid = 2;
+    let mut bytes = bytes::BytesMut::new();
+    for packet in [Packet::Publish(answer), Packet::Publish(patch)] {
+        packet.write(&mut bytes, 1 << 20).expect("encodable");
+    }
+    client.send_bytes(&bytes).await;
+
+    client.expect_nothing_for(Duration::from_millis(400)).await;
+    assert_eq!(reported_version(&observer), before, "nothing committed yet");
+
+    release_tx.send(()).expect("holder waits");
+    holder.await.expect("holder").expect("holder's transaction");
+    assert_eq!(client.recv().await, Some(Packet::PubAck(PubAck::new(1))));
+    // The write is durable by the time its PUBACK arrives, not only by its 204.
+    assert_eq!(
+        reported_version(&observer),
+        before + 1,
+        "acknowledged before its commit"
+    );
+    assert_eq!(client.recv().await, Some(Packet::PubAck(PubAck::new(2))));
+    let Some(Packet::Publish(answer)) = client.recv().await else {
+        panic!("expected the patch answer");
+    };
+    assert_eq!(
+        answer.topic,
+        format!("$iothub/twin/res/204/?$rid=p1&$version={}", before + 1)
+    );
+    client.ping().await;
+    hub.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }

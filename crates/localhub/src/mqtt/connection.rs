@@ -113,6 +113,14 @@ where
                 connection.carry_out(actions)
             }
         };
+        if closed.is_none() && connection.pending_patch.is_some() {
+            // What was sent before a reported PATCH that now waits for its commit (the PATCH's
+            // own PUBACK, often a method answer's too) goes out with the PATCH's answer: one
+            // TLS record and one socket write instead of two, for the hub and the device.
+            // Nothing is held longer than the commit, which everything after the PATCH
+            // waits for anyway.
+            continue;
+        }
         // What was sent before a close (a refusing CONNACK) still goes out.
         let flushed = tokio::select! {
             () = shutdown.cancelled() => Err(CloseReason::Shutdown),

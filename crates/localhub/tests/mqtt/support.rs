@@ -44,7 +44,12 @@ pub struct TestHub {
 impl TestHub {
     /// A hub over an in-memory store, served over TLS on a free port.
     pub async fn start() -> Self {
-        let hub = Hub::new(Store::open_in_memory().expect("store"), "localhost:8443").expect("hub");
+        Self::start_on(Store::open_in_memory().expect("store")).await
+    }
+
+    /// A hub over `store` (a database file, say), served over TLS on a free port.
+    pub async fn start_on(store: Store) -> Self {
+        let hub = Hub::new(store, "localhost:8443").expect("hub");
         let (server_tls, ca_pem, ca_der) = certificates();
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("address").port();
@@ -216,6 +221,13 @@ impl RawClient {
         tokio::time::timeout(PATIENCE, self.read_packet())
             .await
             .expect("a packet or a close in time")
+    }
+
+    /// Asserts that the hub sends nothing (and does not close) for `quiet`.
+    pub async fn expect_nothing_for(&mut self, quiet: Duration) {
+        if let Ok(packet) = tokio::time::timeout(quiet, self.read_packet()).await {
+            panic!("expected nothing for {quiet:?}, got {packet:?}");
+        }
     }
 
     async fn read_packet(&mut self) -> Option<Packet> {
