@@ -1,8 +1,9 @@
 // Issues 6 and 7, the rest of the real window: recolouring a profile (kept across a restart);
 // picking an existing device as the lock, and pasting a device's connection string (kept only
-// in the keychain), each checked against what the hub itself reports over REST; the OS's dark
-// preference (GTK_THEME=Adwaita:dark, which WebKitGTK turns into prefers-color-scheme: dark);
-// and, on a session bus without any Secret Service, the keychain help instead of a start.
+// in the keychain, and taken out with its profile), each checked against what the hub itself
+// reports over REST; the OS's dark preference (GTK_THEME=Adwaita:dark, which WebKitGTK turns
+// into prefers-color-scheme: dark); and, on a session bus without any Secret Service, the
+// keychain help instead of a start.
 //
 // Three launches: a fresh one, a restart on the same dirs (in dark mode), and one with no
 // keychain. The tests run in order; each builds on the state the previous one left. One test
@@ -267,6 +268,27 @@ test(
   },
 );
 
+test("deleting the Azure profile takes its device's connection string out of the keychain too", async () => {
+  const serviceAccount = `profile/${loopbackId}/service`;
+  const deviceAccount = `profile/${loopbackId}/device/${PASTED}`;
+  assert.ok((await keychainItems(deviceAccount)).length > 0, `the keychain holds ${deviceAccount}`);
+  const azure = await profileItem("azure");
+  await azure.moveTo();
+  await (await azure.$('[data-testid="profile-delete"]')).click();
+  await (await byTestId("confirm-delete")).click();
+  await azure.waitForExist({ timeout: 10_000, reverse: true });
+  for (const account of [serviceAccount, deviceAccount]) {
+    await eventually(
+      async () => (await keychainItems(account)).length === 0,
+      `the keychain entry ${account} to go`,
+    );
+  }
+  assert.ok(
+    !(await readFile(profilesFile(), "utf8")).includes(loopbackId),
+    "profiles.json forgot it",
+  );
+});
+
 test("after a restart on the same dirs (OS preferring dark), colour and lock device are back", async () => {
   await app.close();
   const { home } = app;
@@ -279,7 +301,7 @@ test("after a restart on the same dirs (OS preferring dark), colour and lock dev
   await local.waitForExist({ timeout: 60_000 });
   await waitForAttribute(local, "data-active", "true");
   assert.equal(await sidebarDot("local"), COLOUR);
-  assert.equal(await (await profileItem("azure")).getAttribute("data-profile-id"), loopbackId);
+  assert.equal(await (await profileItem("azure")).isExisting(), false, "the deletion stuck");
   await lockConnectedAs(PICKED);
   // The hub may listen on other ports than before (8883/8443 are taken while another app
   // runs): ask it afresh, now that it runs (the lock is connected to it).
