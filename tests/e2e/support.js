@@ -225,6 +225,28 @@ export async function clickSteady(element, timeout = 10_000) {
   await element.click();
 }
 
+/**
+ * Clicks the element `find()` returns until `done()` holds, for clicks that are safe to
+ * repeat (opening a confirmation, exporting, cloning). The job detail scrolls itself into
+ * view once its data has been read, which can start after `clickSteady` saw the button
+ * still; a click that landed elsewhere is then simply made again.
+ */
+export async function clickUntil(find, done, what, timeout = 20_000) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    try {
+      await clickSteady(await find(), 5_000);
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+    }
+    try {
+      return await eventually(done, what, 3_000);
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+    }
+  }
+}
+
 /** Waits until the element's attribute has the wanted value, and says what it saw if not. */
 export async function waitForAttribute(element, attribute, wanted, timeout = 10_000) {
   let seen;

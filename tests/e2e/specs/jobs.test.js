@@ -12,7 +12,7 @@ import { readFile, rm } from "node:fs/promises";
 import { after, before, test } from "node:test";
 
 import {
-  clickSteady,
+  clickUntil,
   docsScreenshot,
   eventually,
   getJob,
@@ -241,8 +241,18 @@ test("a job scheduled far ahead is cancelled from its detail", async () => {
   await (await jobRow(jobId)).click();
   const detail = await browser.$(`[data-testid="job-detail"][data-job-id="${jobId}"]`);
   await detail.waitForExist({ timeout: 10_000 });
-  await clickSteady(await byTestId("cancel-job"));
-  await clickSteady(await byTestId("confirm-cancel-job"));
+  await clickUntil(
+    () => byTestId("cancel-job"),
+    () => browser.$('[data-testid="confirm-cancel-job"]').isDisplayed(),
+    "the cancel confirmation",
+  );
+  await clickUntil(
+    () => byTestId("confirm-cancel-job"),
+    async () =>
+      (await detail.getAttribute("data-status")) === "cancelled" ||
+      (await (await byTestId("cancel-job")).getText()).includes("Cancel requested"),
+    "the cancel request to go out",
+  );
   await waitForStatus(jobId, "cancelled", 30_000);
   await waitForAttribute(detail, "data-status", "cancelled", 10_000);
   const job = await getJob(hub, jobId);
@@ -250,11 +260,14 @@ test("a job scheduled far ahead is cancelled from its detail", async () => {
   await screenshot(browser, "jobs-04-cancelled");
 
   // Clone into the builder: the same job under a new id, starting now.
-  await clickSteady(await byTestId("clone-job"));
-  await eventually(async () => {
-    const id = await (await byTestId("job-id")).getValue();
-    return id && id !== jobId;
-  }, "the clone's new job id");
+  await clickUntil(
+    () => byTestId("clone-job"),
+    async () => {
+      const id = await (await byTestId("job-id")).getValue();
+      return id && id !== jobId;
+    },
+    "the clone's new job id",
+  );
   assert.equal(await (await byTestId("method-name")).getValue(), "lockDoor");
   assert.equal(await (await byTestId("start-mode")).getValue(), "now");
   assert.equal(await (await byTestId("query-condition")).getValue(), `deviceId = '${DEVICE}'`);
@@ -317,7 +330,14 @@ test("1,000 simulated devices: a job over tags.building = 43 previews and runs o
   assert.equal(await firstRow.getAttribute("data-status"), "completed");
 
   // Export as CSV: the file Rust wrote is named in the detail, with a row per device.
-  await clickSteady(await byTestId("export-csv"));
+  await clickUntil(
+    () => byTestId("export-csv"),
+    async () =>
+      (await browser.$('[data-testid="export-done"]').isExisting()) ||
+      (await browser.$('[data-testid="job-detail-problem"]').isExisting()) ||
+      (await (await byTestId("export-csv")).getText()).includes("Exporting"),
+    "the export to start",
+  );
   const said = await eventually(
     async () => {
       const problem = await browser.$('[data-testid="job-detail-problem"]');
