@@ -170,9 +170,19 @@ class Session {
     this.jobs = mergeJobs(this.jobs, jobs);
   }
 
-  /** Takes a lock view from Rust (event or command answer). */
+  /**
+   * Takes a lock view from Rust (event or command answer). A view of another profile's lock
+   * means Rust has swapped the activity log for that profile's: entries from here on belong
+   * to it, so the shown log starts empty and the new log is read and merged with them (the
+   * entries before the swap, e.g. the old lock disconnecting, were the old profile's).
+   */
   setLock(view: LockView) {
+    const before = this.lock?.profileId;
     this.lock = view;
+    if (before !== undefined && before !== view.profileId) {
+      this.activity = [];
+      void this.#reloadActivity(view.profileId);
+    }
   }
 
   /**
@@ -211,12 +221,23 @@ class Session {
     await this.importJobs().catch(() => undefined);
   }
 
+  /** Reads the lock after a profile switch; its log follows through {@link setLock}. */
   async #reloadLock() {
     const lockEvents = this.#lockEvents;
     try {
-      const [lock, activity] = await Promise.all([lockView(), lockActivity()]);
+      const lock = await lockView();
       if (this.#lockEvents === lockEvents) this.setLock(lock);
-      this.activity = activity;
+    } catch (error) {
+      this.problem = error as CommandError;
+    }
+  }
+
+  /** Reads `profileId`'s activity log and merges it with the entries that came meanwhile. */
+  async #reloadActivity(profileId: string) {
+    try {
+      const activity = await lockActivity();
+      // A later switch made another log current: this answer may be either one's.
+      if (this.lock?.profileId === profileId) this.activity = mergeEntries(activity, this.activity);
     } catch (error) {
       this.problem = error as CommandError;
     }
