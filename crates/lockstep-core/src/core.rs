@@ -434,7 +434,7 @@ impl Core {
             Ok(client) => self
                 .inner
                 .jobs
-                .activate(&profile.id, &profile.host_name, client)
+                .activate(&profile.id, &profile.host_name, profile.kind, client)
                 .await
                 .map(drop),
             Err(error) => Err(error),
@@ -886,7 +886,7 @@ impl Core {
         let client = self.service_client(&profile).await?;
         self.inner
             .jobs
-            .activate(&profile.id, &profile.host_name, client)
+            .activate(&profile.id, &profile.host_name, profile.kind, client)
             .await
     }
 
@@ -926,12 +926,23 @@ impl Core {
             return Err(CoreError::invalid("queryCondition", message));
         }
         let jobs = self.profile_jobs().await?;
-        preview::preview(&jobs.client, condition)
-            .await
-            .map_err(|error| match error {
-                PreviewError::Invalid(message) => CoreError::invalid("queryCondition", message),
-                PreviewError::Hub(error) => CoreError::from(&describe(&error, Operation::Query)),
-            })
+        let now = std::time::Instant::now();
+        if let Some(seen) = jobs.previews.as_ref().and_then(|c| c.get(condition, now)) {
+            return Ok(seen);
+        }
+        let made =
+            preview::preview(&jobs.client, condition)
+                .await
+                .map_err(|error| match error {
+                    PreviewError::Invalid(message) => CoreError::invalid("queryCondition", message),
+                    PreviewError::Hub(error) => {
+                        CoreError::from(&describe(&error, Operation::Query))
+                    }
+                })?;
+        if let Some(previews) = &jobs.previews {
+            previews.put(condition, made.clone(), now);
+        }
+        Ok(made)
     }
 
     /// Validates `draft` and, when valid, creates the job on the active hub, archives and
@@ -942,6 +953,10 @@ impl Core {
             Err(errors) => return Ok(SubmitOutcome::Invalid { errors }),
         };
         let jobs = self.profile_jobs().await?;
+        // A job changes what conditions select (tags, desired properties): preview afresh.
+        if let Some(previews) = &jobs.previews {
+            previews.clear();
+        }
         let summary = jobs.publish_after(jobs.watcher.schedule(&job)).await?;
         Ok(SubmitOutcome::Submitted {
             job: Box::new(summary),
@@ -977,17 +992,29 @@ impl Core {
     }
 
     /// An archived job with its device counts per status.
+    ///
+    /// When the archive has fewer device results than the job has devices (a job imported
+    /// after it finished, or a read that failed), they are read from the hub in the
+    /// background; [`CoreEvent::JobUpdated`] says when they are in.
     pub async fn job_detail(&self, job_id: &str) -> Result<JobDetailView, CoreError> {
-        let job_id = job_id.to_owned();
-        self.with_archive(move |archive, profile| {
-            let Some(job) = archive.job(profile, &job_id)? else {
-                return Ok(None);
-            };
-            let status_counts = archive.device_status_counts(profile, &job_id)?;
-            Ok(Some(JobDetailView { job, status_counts }))
-        })
-        .await?
-        .ok_or_else(not_archived)
+        let id = job_id.to_owned();
+        let view = self
+            .with_archive(move |archive, profile| {
+                let Some(job) = archive.job(profile, &id)? else {
+                    return Ok(None);
+                };
+                let status_counts = archive.device_status_counts(profile, &id)?;
+                Ok(Some(JobDetailView { job, status_counts }))
+            })
+            .await?
+            .ok_or_else(not_archived)?;
+        let profile_id = self.active_profile()?.id;
+        if let Some(jobs) = self.inner.jobs.active(&profile_id)
+            && let Err(error) = jobs.watcher.fill_device_rows(job_id).await
+        {
+            tracing::warn!(job_id, %error, "reading the job's device rows failed");
+        }
+        Ok(view)
     }
 
     /// One page of a job's device results.

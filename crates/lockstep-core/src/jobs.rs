@@ -7,6 +7,10 @@
 //! same lock as the task forwarding the watcher's updates, so a poll that reads a newer state
 //! cannot overtake the answer it follows.
 //!
+//! On an Azure hub, whose query quota is small, the watcher reads device rows within
+//! [`AZURE_QUERIES_PER_MINUTE`] queries a minute, and the builder's previews are reused for
+//! [`PREVIEW_REUSE`] ([`ProfileJobs::previews`]); the local hub has no quota.
+//!
 //! [`notification`] is the pure rule for notifications ("started", "completed", "failed" of
 //! jobs this app created); the app only shows what [`CoreEvent::Notify`] carries.
 
@@ -14,13 +18,23 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use iothub::service::ServiceClient;
+use std::time::Duration;
+
 use lockstep_jobs::archive::Archive;
+use lockstep_jobs::preview::PreviewCache;
 use lockstep_jobs::summary::{JobProgress, JobSummary};
+pub use lockstep_jobs::watch::AZURE_QUERIES_PER_MINUTE;
 use lockstep_jobs::watch::{JobUpdate, JobWatcher, WatchError, WatchOptions};
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 
+use crate::view::ProfileKind;
 use crate::{CoreError, CoreEvent};
+
+/// How long a preview of a condition is reused on an Azure hub.
+pub const PREVIEW_REUSE: Duration = Duration::from_secs(15);
+/// How many previews are kept for reuse.
+const PREVIEWS_KEPT: usize = 32;
 
 /// A desktop notification to show.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,6 +168,8 @@ pub struct ProfileJobs {
     pub client: ServiceClient,
     /// The watcher.
     pub watcher: JobWatcher,
+    /// Recent previews, reused on a hub with a query quota (Azure); `None` on the local hub.
+    pub previews: Option<Arc<PreviewCache>>,
     publisher: Arc<tokio::sync::Mutex<Publisher>>,
     tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
 }
@@ -267,12 +283,19 @@ impl JobsController {
         &self,
         profile_id: &str,
         host_name: &str,
+        kind: ProfileKind,
         client: ServiceClient,
     ) -> Result<ProfileJobs, CoreError> {
         self.deactivate().await;
         let archive = self.archive()?;
-        let (watcher, updates) =
-            JobWatcher::new(client.clone(), archive, profile_id, self.options.clone());
+        let quota = kind == ProfileKind::Azure;
+        let options = WatchOptions {
+            queries_per_minute: quota
+                .then_some(AZURE_QUERIES_PER_MINUTE)
+                .or(self.options.queries_per_minute),
+            ..self.options.clone()
+        };
+        let (watcher, updates) = JobWatcher::new(client.clone(), archive, profile_id, options);
         if !*lock(&self.visible) {
             watcher.pause();
         }
@@ -285,6 +308,7 @@ impl JobsController {
             host_name: host_name.to_owned(),
             client,
             watcher,
+            previews: quota.then(|| Arc::new(PreviewCache::new(PREVIEW_REUSE, PREVIEWS_KEPT))),
             publisher: publisher.clone(),
             tasks: Arc::new(Mutex::new(Vec::new())),
         };

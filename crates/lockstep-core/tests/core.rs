@@ -1864,3 +1864,138 @@ async fn shutdown_waits_for_a_command_still_holding_the_local_hub() {
     assert!(!wal.exists(), "{} is left behind", wal.display());
     release.await.expect("released");
 }
+
+// ---- A hub with a query quota ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_azure_previews_are_reused_until_a_job_and_imported_jobs_read_their_rows_when_opened() {
+    let (secrets, _) = memory();
+    let app = App::start(secrets).await;
+    let azure = app.azure_hub().await;
+    let outside = lockstep_core::hub::service_client(
+        azure
+            .connection_string("iothubowner")
+            .parse()
+            .expect("parses"),
+        Some(&std::fs::read_to_string(app.data_dir().join("localhub/ca.pem")).expect("CA")),
+        false,
+    )
+    .expect("client");
+    let tagged = |id: &'static str| {
+        let outside = outside.clone();
+        async move {
+            outside
+                .create_device(id, &iothub::model::DeviceIdentity::default())
+                .await
+                .expect("registers");
+        }
+    };
+    tagged("quota-1").await;
+    tagged("quota-2").await;
+
+    // Someone else tags both devices; the job has finished before the app first sees it.
+    let tag_job = lockstep_jobs::draft::validate(
+        &JobDraft {
+            job_type: JobKind::TwinTags,
+            query_condition: "deviceId IN ['quota-1', 'quota-2']".into(),
+            twin_tags: r#"{"wing": "east"}"#.into(),
+            ..JobDraft::new()
+        },
+        OffsetDateTime::now_utc(),
+    )
+    .expect("valid");
+    outside
+        .schedule_job(&tag_job.job_id, &tag_job.request)
+        .await
+        .expect("scheduled elsewhere");
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while outside
+        .get_job(&tag_job.job_id)
+        .await
+        .expect("reads")
+        .status
+        .is_none_or(|s| !s.is_finished())
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the tags job never ended"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    app.core
+        .add_azure_profile(AddAzureProfile {
+            name: "Quota".into(),
+            connection_string: azure.connection_string("iothubowner"),
+        })
+        .await
+        .expect("added");
+    app.core.refresh_jobs().await.expect("imported");
+    let rows = || async {
+        app.core
+            .device_results(&tag_job.job_id, DeviceResultsQuery::default())
+            .await
+            .expect("rows")
+            .total
+    };
+    // Imported finished: no device rows yet. Opening its detail reads them from the hub.
+    let detail = app.core.job_detail(&tag_job.job_id).await.expect("detail");
+    assert_eq!(detail.job.summary.status, "completed");
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while rows().await < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the rows were never read"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // A preview is reused: a third tagged device is not counted until a job is submitted.
+    let count = || async {
+        app.core
+            .preview_condition("tags.wing = 'east'")
+            .await
+            .expect("preview")
+            .matching
+    };
+    assert_eq!(count().await, Some(2));
+    tagged("quota-3").await;
+    let mut tags = Twin::default();
+    tags.tags = Some(object(json!({"wing": "east"})));
+    outside
+        .patch_twin("quota-3", &tags, &IfMatch::Any)
+        .await
+        .expect("tagged");
+    assert_eq!(count().await, Some(2), "the preview of a moment ago");
+    submitted(
+        app.core
+            .submit_job(&lock_door_draft("deviceId = 'quota-1'"))
+            .await
+            .expect("submitted"),
+    );
+    assert_eq!(count().await, Some(3), "a fresh preview after the job");
+
+    // The local hub has no quota: its previews are always fresh.
+    app.core.switch_profile("local").await.expect("switched");
+    let local = || async {
+        app.core
+            .preview_condition("tags.wing = 'west'")
+            .await
+            .expect("preview")
+            .matching
+    };
+    assert_eq!(local().await, Some(0));
+    app.core
+        .local_hub()
+        .expect("running")
+        .running()
+        .hub()
+        .patch_twin(
+            "door-lock-1",
+            &json!({"tags": {"wing": "west"}}),
+            &localhub::IfMatch::Any,
+        )
+        .expect("tagged");
+    assert_eq!(local().await, Some(1));
+    app.stop().await;
+}
