@@ -6,8 +6,9 @@
 // keychain help instead of a start.
 //
 // Three launches: a fresh one, a restart on the same dirs (in dark mode), and one with no
-// keychain. The tests run in order; each builds on the state the previous one left. One test
-// is marked todo: it catches a known race of the activity log on a profile switch.
+// keychain. The tests run in order; each builds on the state the previous one left. The
+// activity-log test after a profile switch caught a race (the fetched log replaced entries
+// that had arrived as events meanwhile), fixed in ui/src/session.svelte.ts.
 
 import assert from "node:assert/strict";
 import { readFile, stat } from "node:fs/promises";
@@ -235,38 +236,28 @@ async function shownEntryIds() {
   return ids;
 }
 
-test(
-  "after switching profiles, the window's activity log is the new profile's log",
-  {
-    todo:
-      "known race in ui/src/session.svelte.ts (#reloadLock): on a profile switch the fetched " +
-      "log replaces the shown one, dropping entries that arrived as events meanwhile (seen " +
-      "in about 1 run in 4 here: e.g. entries 13 and 14 missing between 12 and 15, the new " +
-      "Connected entry missing, or an empty log)",
-  },
-  async () => {
-    // The lock connected again when the local profile became active: the newest connection
-    // entry says so (the one before it is the disconnect on leaving the profile).
-    await eventually(
-      async () => {
-        const entry = await app.browser.$('[data-testid="activity-entry"][data-kind="connection"]');
-        return /Connected/.test(await entry.getProperty("textContent"));
-      },
-      "the log to show the lock connecting",
-      3_000,
-    );
-    const shown = await shownEntryIds();
+test("after switching profiles, the window's activity log is the new profile's log", async () => {
+  // The lock connected again when the local profile became active: the newest connection
+  // entry says so (the one before it is the disconnect on leaving the profile).
+  await eventually(
+    async () => {
+      const entry = await app.browser.$('[data-testid="activity-entry"][data-kind="connection"]');
+      return /Connected/.test(await entry.getProperty("textContent"));
+    },
+    "the log to show the lock connecting",
+    3_000,
+  );
+  const shown = await shownEntryIds();
 
-    // A reload reads the log afresh from Rust: the window showed exactly that log (entries
-    // newer than what was shown may have come since).
-    await app.browser.refresh();
-    await waitForAttribute(await byTestId("device-connection"), "data-state", "connected", 30_000);
-    await (await byTestId("activity-entry")).waitForExist({ timeout: 10_000 });
-    const newest = Math.max(...shown);
-    const fresh = (await shownEntryIds()).filter((id) => id <= newest);
-    assert.deepEqual(shown, fresh);
-  },
-);
+  // A reload reads the log afresh from Rust: the window showed exactly that log (entries
+  // newer than what was shown may have come since).
+  await app.browser.refresh();
+  await waitForAttribute(await byTestId("device-connection"), "data-state", "connected", 30_000);
+  await (await byTestId("activity-entry")).waitForExist({ timeout: 10_000 });
+  const newest = Math.max(...shown);
+  const fresh = (await shownEntryIds()).filter((id) => id <= newest);
+  assert.deepEqual(shown, fresh);
+});
 
 test("deleting the Azure profile takes its device's connection string out of the keychain too", async () => {
   const serviceAccount = `profile/${loopbackId}/service`;
