@@ -1960,8 +1960,10 @@ async fn on_azure_previews_are_reused_until_a_job_and_imported_jobs_read_their_r
     };
     assert_eq!(count().await, Some(2));
     tagged("quota-3").await;
-    let mut tags = Twin::default();
-    tags.tags = Some(object(json!({"wing": "east"})));
+    let tags = Twin {
+        tags: Some(object(json!({"wing": "east"}))),
+        ..Twin::default()
+    };
     outside
         .patch_twin("quota-3", &tags, &IfMatch::Any)
         .await
