@@ -166,6 +166,31 @@ impl App {
         AzureHub { running, _dir: dir }
     }
 
+    /// Adds `azure` as the profile `name` with its `iothubowner` policy (it becomes active).
+    async fn add_azure(&self, azure: &AzureHub, name: &str) -> lockstep_core::view::AddedProfile {
+        self.core
+            .add_azure_profile(AddAzureProfile {
+                name: name.into(),
+                connection_string: azure.connection_string("iothubowner"),
+            })
+            .await
+            .expect("added")
+    }
+
+    /// A service client of an outside caller on `azure` (which shares the app's CA).
+    fn outside_on(&self, azure: &AzureHub) -> ServiceClient {
+        let ca = std::fs::read_to_string(self.data_dir().join("localhub/ca.pem")).expect("CA");
+        lockstep_core::hub::service_client(
+            azure
+                .connection_string("iothubowner")
+                .parse()
+                .expect("parses"),
+            Some(&ca),
+            false,
+        )
+        .expect("client")
+    }
+
     /// Waits until the fleet has `devices` devices, all connected, and is not adding.
     async fn fleet_until(&self, devices: u32) -> lockstep_core::FleetView {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
@@ -650,14 +675,7 @@ async fn an_azure_profile_with_every_permission_is_added_and_active() {
         "the local lock logged its connection"
     );
     let azure = app.azure_hub().await;
-    let added = app
-        .core
-        .add_azure_profile(AddAzureProfile {
-            name: "Staging".into(),
-            connection_string: azure.connection_string("iothubowner"),
-        })
-        .await
-        .expect("added");
+    let added = app.add_azure(&azure, "Staging").await;
     assert!(added.missing_permissions.is_empty(), "{added:?}");
     assert_eq!(added.warning, None);
     assert_eq!(added.profile.kind, ProfileKind::Azure);
@@ -1483,27 +1501,12 @@ async fn each_profile_has_its_own_jobs_and_switching_watches_the_other_hub() {
     let (secrets, _) = memory();
     let app = App::start(secrets).await;
     let azure = app.azure_hub().await;
-    let added = app
-        .core
-        .add_azure_profile(AddAzureProfile {
-            name: "Staging".into(),
-            connection_string: azure.connection_string("iothubowner"),
-        })
-        .await
-        .expect("added");
+    let added = app.add_azure(&azure, "Staging").await;
     let azure_id = added.profile.id.clone();
     assert!(!app.core.fleet_status().available, "no fleet on Azure");
 
     // A job made on the "Azure" hub by someone else is imported on refresh.
-    let outside = lockstep_core::hub::service_client(
-        azure
-            .connection_string("iothubowner")
-            .parse()
-            .expect("parses"),
-        Some(&std::fs::read_to_string(app.data_dir().join("localhub/ca.pem")).expect("CA")),
-        false,
-    )
-    .expect("client");
+    let outside = app.outside_on(&azure);
     let elsewhere = lockstep_jobs::draft::validate(
         &lock_door_draft("deviceId = 'nobody'"),
         OffsetDateTime::now_utc(),
@@ -1639,14 +1642,7 @@ async fn a_corrupt_local_hub_database_leaves_azure_profiles_working() {
     let (secrets, _) = memory();
     let app = App::start(secrets.clone()).await;
     let azure = app.azure_hub().await;
-    let added = app
-        .core
-        .add_azure_profile(AddAzureProfile {
-            name: "Staging".into(),
-            connection_string: azure.connection_string("iothubowner"),
-        })
-        .await
-        .expect("added");
+    let added = app.add_azure(&azure, "Staging").await;
     let azure_id = added.profile.id;
     // Back on the local profile, so the next start activates the broken hub.
     app.core.switch_profile("local").await.expect("switched");
@@ -1825,14 +1821,7 @@ async fn the_fleet_registered_by_an_earlier_run_is_reconnected_after_a_restart()
 
     // Away to another profile the fleet stops; back on the local hub it is reconnected.
     let azure = app.azure_hub().await;
-    let added = app
-        .core
-        .add_azure_profile(AddAzureProfile {
-            name: "Staging".into(),
-            connection_string: azure.connection_string("iothubowner"),
-        })
-        .await
-        .expect("added");
+    let added = app.add_azure(&azure, "Staging").await;
     assert_eq!(added.profiles.active_id, Some(added.profile.id));
     assert_eq!(app.core.fleet_status().devices, 0);
     app.core
@@ -1872,15 +1861,7 @@ async fn on_azure_previews_are_reused_until_a_job_and_imported_jobs_read_their_r
     let (secrets, _) = memory();
     let app = App::start(secrets).await;
     let azure = app.azure_hub().await;
-    let outside = lockstep_core::hub::service_client(
-        azure
-            .connection_string("iothubowner")
-            .parse()
-            .expect("parses"),
-        Some(&std::fs::read_to_string(app.data_dir().join("localhub/ca.pem")).expect("CA")),
-        false,
-    )
-    .expect("client");
+    let outside = app.outside_on(&azure);
     let tagged = |id: &'static str| {
         let outside = outside.clone();
         async move {
@@ -1923,13 +1904,7 @@ async fn on_azure_previews_are_reused_until_a_job_and_imported_jobs_read_their_r
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    app.core
-        .add_azure_profile(AddAzureProfile {
-            name: "Quota".into(),
-            connection_string: azure.connection_string("iothubowner"),
-        })
-        .await
-        .expect("added");
+    app.add_azure(&azure, "Quota").await;
     app.core.refresh_jobs().await.expect("imported");
     let rows = || async {
         app.core
