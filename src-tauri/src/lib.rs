@@ -52,6 +52,7 @@ pub fn builder<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
             commands::profiles::add_azure_profile,
             commands::profiles::rename_profile,
             commands::profiles::set_profile_colour,
+            commands::profiles::set_profile_tier,
             commands::profiles::switch_profile,
             commands::profiles::delete_profile,
             commands::hub::local_hub_info,

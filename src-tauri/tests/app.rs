@@ -282,7 +282,7 @@ fn profile_commands_answer_and_fail_with_codes_and_fields() {
         profiles["profiles"][0],
         json!({"id": "local", "name": "Local hub", "kind": "local",
                "hostName": profiles["profiles"][0]["hostName"], "colour": "#3b82f6",
-               "unavailable": null})
+               "unavailable": null, "tier": null, "queriesPerMinute": null})
     );
 
     let error = app
@@ -336,6 +336,16 @@ fn profile_commands_answer_and_fail_with_codes_and_fields() {
     assert_eq!(
         (colour["code"].clone(), colour["field"].clone()),
         (json!("invalidInput"), json!("colour"))
+    );
+    let tier = app
+        .invoke(
+            "set_profile_tier",
+            json!({"id": "local", "tier": {"name": "S3", "units": 1}}),
+        )
+        .expect_err("the local hub has no tier");
+    assert_eq!(
+        (tier["code"].clone(), tier["field"].clone()),
+        (json!("invalidInput"), json!("tier"))
     );
     let delete = app
         .invoke("delete_profile", json!({"id": "local"}))

@@ -20,6 +20,7 @@ use lockstep_jobs::archive::{
 use lockstep_jobs::draft::{self, FieldError, JobDraft};
 use lockstep_jobs::errors::{Operation, describe};
 use lockstep_jobs::preview::{self, JobPreview, PreviewError};
+use lockstep_jobs::quota::{HubTier, TierName};
 use lockstep_jobs::render;
 use lockstep_jobs::summary::JobSummary;
 use lockstep_jobs::watch::WatchOptions;
@@ -434,7 +435,13 @@ impl Core {
             Ok(client) => self
                 .inner
                 .jobs
-                .activate(&profile.id, &profile.host_name, profile.kind, client)
+                .activate(
+                    &profile.id,
+                    &profile.host_name,
+                    profile.kind,
+                    profile.queries_per_minute(),
+                    client,
+                )
                 .await
                 .map(drop),
             Err(error) => Err(error),
@@ -606,6 +613,29 @@ impl Core {
         self.update_profiles(|p| p.set_colour(id, colour))?;
         let view = self.profiles_view(&self.profiles()?);
         self.emit_profiles(view.clone());
+        Ok(view)
+    }
+
+    /// Sets an Azure profile's tier and units (`None`: not known), which set how many queries
+    /// a minute Lockstep spends on its hub; its jobs are watched again with the new budget
+    /// when it is active.
+    pub async fn set_profile_tier(
+        &self,
+        id: &str,
+        tier: Option<(TierName, u32)>,
+    ) -> Result<ProfilesView, CoreError> {
+        let tier = tier
+            .map(|(name, units)| HubTier::new(name, units))
+            .transpose()
+            .map_err(|message| CoreError::invalid("units", message))?;
+        let _ops = self.inner.ops.lock().await;
+        self.update_profiles(|p| p.set_tier(id, tier))?;
+        let profiles = self.profiles()?;
+        let view = self.profiles_view(&profiles);
+        self.emit_profiles(view.clone());
+        if let Some(active) = profiles.active().filter(|p| p.id == id) {
+            self.activate_jobs(active).await;
+        }
         Ok(view)
     }
 
@@ -886,7 +916,13 @@ impl Core {
         let client = self.service_client(&profile).await?;
         self.inner
             .jobs
-            .activate(&profile.id, &profile.host_name, profile.kind, client)
+            .activate(
+                &profile.id,
+                &profile.host_name,
+                profile.kind,
+                profile.queries_per_minute(),
+                client,
+            )
             .await
     }
 

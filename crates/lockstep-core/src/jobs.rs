@@ -7,9 +7,10 @@
 //! same lock as the task forwarding the watcher's updates, so a poll that reads a newer state
 //! cannot overtake the answer it follows.
 //!
-//! On an Azure hub, whose query quota is small, the watcher reads device rows within
-//! [`AZURE_QUERIES_PER_MINUTE`] queries a minute, and the builder's previews are reused for
-//! [`PREVIEW_REUSE`] ([`ProfileJobs::previews`]); the local hub has no quota.
+//! On an Azure hub, whose query quota is small, the watcher reads device rows within half of
+//! the quota of the hub's tier ([`crate::profiles::Profile::queries_per_minute`]), and the
+//! builder's previews are reused for [`PREVIEW_REUSE`] ([`ProfileJobs::previews`]); the local
+//! hub has no quota.
 //!
 //! [`notification`] is the pure rule for notifications ("started", "completed", "failed" of
 //! jobs this app created); the app only shows what [`CoreEvent::Notify`] carries.
@@ -23,7 +24,6 @@ use std::time::Duration;
 use lockstep_jobs::archive::Archive;
 use lockstep_jobs::preview::PreviewCache;
 use lockstep_jobs::summary::{JobProgress, JobSummary};
-pub use lockstep_jobs::watch::AZURE_QUERIES_PER_MINUTE;
 use lockstep_jobs::watch::{JobUpdate, JobWatcher, WatchError, WatchOptions};
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
@@ -284,15 +284,14 @@ impl JobsController {
         profile_id: &str,
         host_name: &str,
         kind: ProfileKind,
+        queries_per_minute: Option<u32>,
         client: ServiceClient,
     ) -> Result<ProfileJobs, CoreError> {
         self.deactivate().await;
         let archive = self.archive()?;
         let quota = kind == ProfileKind::Azure;
         let options = WatchOptions {
-            queries_per_minute: quota
-                .then_some(AZURE_QUERIES_PER_MINUTE)
-                .or(self.options.queries_per_minute),
+            queries_per_minute: queries_per_minute.or(self.options.queries_per_minute),
             ..self.options.clone()
         };
         let (watcher, updates) = JobWatcher::new(client.clone(), archive, profile_id, options);

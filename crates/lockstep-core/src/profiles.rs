@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use lockstep_jobs::quota::HubTier;
+
 use crate::CoreError;
 use crate::view::{ProfileKind, ProfileSummary, ProfilesView};
 
@@ -46,6 +48,10 @@ pub struct Profile {
     /// The virtual lock's device id on this hub, once chosen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lock_device_id: Option<String>,
+    /// An Azure hub's tier and units, as the person gave them (for its query quota);
+    /// `None`: not given, the smallest is assumed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<HubTier>,
 }
 
 impl Profile {
@@ -58,6 +64,17 @@ impl Profile {
             host_name: self.host_name.clone(),
             colour: self.colour.clone(),
             unavailable: None,
+            tier: self.tier,
+            queries_per_minute: self.queries_per_minute(),
+        }
+    }
+
+    /// The queries a minute Lockstep may spend on this profile's hub (device rows of jobs):
+    /// half of its tier's quota on Azure, `None` (no limit) on the local hub.
+    pub fn queries_per_minute(&self) -> Option<u32> {
+        match self.kind {
+            ProfileKind::Local => None,
+            ProfileKind::Azure => Some(self.tier.unwrap_or(HubTier::ASSUMED).queries_per_minute()),
         }
     }
 }
@@ -137,6 +154,7 @@ impl Profiles {
                 host_name: host_name.to_owned(),
                 colour: LOCAL_PROFILE_COLOUR.to_owned(),
                 lock_device_id: None,
+                tier: None,
             },
         );
         if self.active().is_none() {
@@ -171,6 +189,7 @@ impl Profiles {
             host_name: host_name.to_owned(),
             colour: PALETTE[azure_count % PALETTE.len()].to_owned(),
             lock_device_id: None,
+            tier: None,
         };
         self.profiles.push(profile.clone());
         self.active_id = Some(profile.id.clone());
@@ -188,6 +207,19 @@ impl Profiles {
     pub fn set_colour(&mut self, id: &str, colour: &str) -> Result<(), CoreError> {
         let colour = valid_colour(colour)?;
         self.get_mut(id)?.colour = colour;
+        Ok(())
+    }
+
+    /// Sets an Azure profile's tier (`None`: not known); the local hub has no tier.
+    pub fn set_tier(&mut self, id: &str, tier: Option<HubTier>) -> Result<(), CoreError> {
+        let profile = self.get_mut(id)?;
+        if profile.kind == ProfileKind::Local {
+            return Err(CoreError::invalid(
+                "tier",
+                "The local hub has no tier: it answers as many queries as the machine allows.",
+            ));
+        }
+        profile.tier = tier;
         Ok(())
     }
 

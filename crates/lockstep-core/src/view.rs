@@ -8,6 +8,7 @@
 
 use lockstep_jobs::archive::{ArchivedJob, StatusCount};
 use lockstep_jobs::draft::{FieldError, JobDraft};
+use lockstep_jobs::quota::HubTier;
 use lockstep_jobs::summary::JobSummary;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -42,6 +43,12 @@ pub struct ProfileSummary {
     /// Why the profile's hub cannot be used now, with what to do (the local hub did not
     /// start); `None` when it can.
     pub unavailable: Option<String>,
+    /// An Azure hub's tier and units as the person gave them; `None`: not given (the
+    /// smallest is assumed) or the local hub.
+    pub tier: Option<HubTier>,
+    /// The queries a minute Lockstep spends on this hub's job results: half of its tier's
+    /// quota; `None` on the local hub (no limit).
+    pub queries_per_minute: Option<u32>,
 }
 
 /// Every profile and which one is active.

@@ -47,6 +47,7 @@ use lockstep_core::{
 };
 use lockstep_jobs::archive::{DeviceResultsQuery, JobFilter};
 use lockstep_jobs::draft::{JobDraft, JobKind, StartMode};
+use lockstep_jobs::quota::TierName;
 use lockstep_jobs::summary::JobSummary;
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
@@ -1904,7 +1905,47 @@ async fn on_azure_previews_are_reused_until_a_job_and_imported_jobs_read_their_r
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    app.add_azure(&azure, "Quota").await;
+    let added = app.add_azure(&azure, "Quota").await;
+    let quota_id = added.profile.id.clone();
+    // Not told the tier: the smallest is assumed (S1, one unit: half of 20 queries a minute).
+    assert_eq!(added.profile.tier, None);
+    assert_eq!(added.profile.queries_per_minute, Some(10));
+    assert_eq!(
+        app.core.list_profiles().expect("profiles").profiles[0].queries_per_minute,
+        None,
+        "the local hub has no limit"
+    );
+    // Told: two S3 units allow 2,000 queries a minute, Lockstep spends half; saved.
+    let view = app
+        .core
+        .set_profile_tier(&quota_id, Some((TierName::S3, 2)))
+        .await
+        .expect("set");
+    let summary = view
+        .profiles
+        .iter()
+        .find(|p| p.id == quota_id)
+        .expect("listed");
+    assert_eq!(summary.queries_per_minute, Some(1_000));
+    let saved = std::fs::read_to_string(app.config_dir().join("profiles.json")).expect("saved");
+    assert!(saved.contains(r#""name": "S3""#), "{saved}");
+    let refused = app
+        .core
+        .set_profile_tier(&quota_id, Some((TierName::S3, 11)))
+        .await
+        .expect_err("an S3 hub has at most 10 units");
+    assert!(
+        refused
+            .to_string()
+            .contains("An S3 hub has 1 to 10 units, not 11."),
+        "{refused}"
+    );
+    assert!(
+        app.core
+            .set_profile_tier("local", Some((TierName::S1, 1)))
+            .await
+            .is_err()
+    );
     app.core.refresh_jobs().await.expect("imported");
     let rows = || async {
         app.core

@@ -2,6 +2,7 @@
 
 use lockstep_core::view::{AddAzureProfile, AddedProfile};
 use lockstep_core::{Core, ProfilesView};
+use lockstep_jobs::quota::HubTier;
 use tauri::State;
 
 use crate::CommandError;
@@ -39,6 +40,18 @@ pub async fn set_profile_colour(
     colour: String,
 ) -> Result<ProfilesView, CommandError> {
     Ok(core.set_profile_colour(&id, &colour).await?)
+}
+
+/// Sets an Azure profile's tier and units (`null`: not known), for its query budget.
+#[tauri::command]
+pub async fn set_profile_tier(
+    core: State<'_, Core>,
+    id: String,
+    tier: Option<HubTier>,
+) -> Result<ProfilesView, CommandError> {
+    Ok(core
+        .set_profile_tier(&id, tier.map(|t| (t.name, t.units)))
+        .await?)
 }
 
 /// Makes a profile active.
