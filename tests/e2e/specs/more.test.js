@@ -259,6 +259,42 @@ test("after switching profiles, the window's activity log is the new profile's l
   assert.deepEqual(shown, fresh);
 });
 
+test("an Azure profile's hub tier is set in its dialog, saved, and sets the query budget", async () => {
+  const { browser } = app;
+  const azure = await profileItem("azure");
+  await azure.moveTo();
+  await (await azure.$('[data-testid="profile-edit"]')).click();
+  const dialog = await byTestId("edit-profile-dialog");
+  await waitForAttribute(dialog, "open", "true");
+  const budget = await byTestId("profile-query-budget");
+  assert.match(await budget.getProperty("textContent"), /now up to 10 queries a minute/);
+  await (await byTestId("profile-tier")).selectByAttribute("value", "S3");
+  const units = await byTestId("profile-units");
+  await units.clearValue();
+  await units.setValue("2");
+  await screenshot(browser, "more-02-hub-tier");
+  await (await byTestId("save-profile")).click();
+  await eventually(async () => (await dialog.getAttribute("open")) === null, "the dialog to close");
+  await eventually(async () => {
+    const { profiles } = JSON.parse(await readFile(profilesFile(), "utf8"));
+    const tier = profiles.find((profile) => profile.id === loopbackId)?.tier;
+    return tier?.name === "S3" && tier?.units === 2;
+  }, "profiles.json to hold the tier");
+
+  // Opened again: the saved tier, and the budget it sets (half of 2 x 1,000 a minute).
+  await azure.moveTo();
+  await (await azure.$('[data-testid="profile-edit"]')).click();
+  await waitForAttribute(dialog, "open", "true");
+  assert.equal(await (await byTestId("profile-tier")).getValue(), "S3");
+  assert.equal(await (await byTestId("profile-units")).getValue(), "2");
+  assert.match(
+    await (await byTestId("profile-query-budget")).getProperty("textContent"),
+    /now up to 1,000 queries a minute/,
+  );
+  await browser.keys("Escape");
+  await eventually(async () => (await dialog.getAttribute("open")) === null, "the dialog to close");
+});
+
 test("deleting the Azure profile takes its device's connection string out of the keychain too", async () => {
   const serviceAccount = `profile/${loopbackId}/service`;
   const deviceAccount = `profile/${loopbackId}/device/${PASTED}`;

@@ -26,6 +26,7 @@ import type { ExportFormat } from "./bindings/ExportFormat";
 import type { ExportedFile } from "./bindings/ExportedFile";
 import type { FieldError } from "./bindings/FieldError";
 import type { FleetView } from "./bindings/FleetView";
+import type { HubTier } from "./bindings/HubTier";
 import type { JobDetailView } from "./bindings/JobDetailView";
 import type { JobDraft } from "./bindings/JobDraft";
 import type { JobFilter } from "./bindings/JobFilter";
@@ -46,6 +47,7 @@ import type { SecretKind } from "./bindings/SecretKind";
 import type { StartMode } from "./bindings/StartMode";
 import type { StatusCount } from "./bindings/StatusCount";
 import type { SubmitOutcome } from "./bindings/SubmitOutcome";
+import type { TierName } from "./bindings/TierName";
 import type { JsonValue } from "./bindings/serde_json/JsonValue";
 
 export type {
@@ -69,6 +71,7 @@ export type {
   ExportedFile,
   FieldError,
   FleetView,
+  HubTier,
   JobDetailView,
   JobDraft,
   JobFilter,
@@ -90,6 +93,7 @@ export type {
   StartMode,
   StatusCount,
   SubmitOutcome,
+  TierName,
 };
 export type Unsubscribe = UnlistenFn;
 
@@ -175,6 +179,11 @@ export function renameProfile(id: string, name: string): Promise<ProfilesView> {
 /** Changes the colour that marks a profile (a CSS hex colour). */
 export function setProfileColour(id: string, colour: string): Promise<ProfilesView> {
   return call<ProfilesView>("set_profile_colour", { id, colour });
+}
+
+/** Sets an Azure profile's tier and units (null: not known), which set its query budget. */
+export function setProfileTier(id: string, tier: HubTier | null): Promise<ProfilesView> {
+  return call<ProfilesView>("set_profile_tier", { id, tier });
 }
 
 /** Makes a profile the active one; the lock follows it. */

@@ -98,17 +98,18 @@ describe("presets", () => {
 });
 
 describe("the note while device results are still being read", () => {
-  it("says how many of the hub's devices are in, and why slowly on Azure", () => {
-    expect(rowsReadNote(150, 201, false)).toBe(
+  it("says how many of the hub's devices are in, and at what pace on a budget", () => {
+    expect(rowsReadNote(150, 201, null)).toBe(
       "Read from the hub so far: 150 of 201 device results.",
     );
-    expect(rowsReadNote(2000, 100000, true)).toMatch(
+    expect(rowsReadNote(2000, 100000, 10)).toMatch(
       /^Read from the hub so far: 2,000 of 100,000 device results\. .*1,000 a minute/,
     );
+    expect(rowsReadNote(2000, 100000, 1000)).toMatch(/100,000 a minute/);
   });
   it("says nothing once all are in, or before anything is known", () => {
-    expect(rowsReadNote(201, 201, true)).toBeNull();
-    expect(rowsReadNote(null, 201, true)).toBeNull();
-    expect(rowsReadNote(0, 0, false)).toBeNull();
+    expect(rowsReadNote(201, 201, 10)).toBeNull();
+    expect(rowsReadNote(null, 201, 10)).toBeNull();
+    expect(rowsReadNote(0, 0, null)).toBeNull();
   });
 });

@@ -90,20 +90,20 @@ export function wantsMore(
 
 /**
  * What to say while the archive has fewer device results than the hub counts devices (the
- * rows are read from the hub in pages, and on Azure within a query budget): null when all
- * are in, or nothing is known yet.
+ * rows are read from the hub in pages, and on Azure within the profile's query budget,
+ * `queriesPerMinute`, null when there is none): null when all are in, or nothing is known yet.
  */
 export function rowsReadNote(
   archived: number | null,
   deviceCount: number,
-  paced: boolean,
+  queriesPerMinute: number | null,
 ): string | null {
   if (archived === null || deviceCount <= 0 || archived >= deviceCount) return null;
   const so = `Read from the hub so far: ${archived.toLocaleString("en-US")} of ${deviceCount.toLocaleString("en-US")} device results.`;
-  return paced
-    ? `${so} Lockstep reads them at up to ${ROWS_PER_MINUTE.toLocaleString("en-US")} a minute, so that the hub's query quota stays free for others.`
-    : so;
+  if (queriesPerMinute === null) return so;
+  const perMinute = (queriesPerMinute * ROWS_PER_QUERY).toLocaleString("en-US");
+  return `${so} Lockstep reads them at up to ${perMinute} a minute, half of the hub's query quota (set the hub's tier in the profile).`;
 }
 
-/** Device results an Azure hub is read for a minute (10 queries of 100; see the Rust watcher). */
-export const ROWS_PER_MINUTE = 1_000;
+/** Device results one query page holds (the most a hub returns). */
+export const ROWS_PER_QUERY = 100;

@@ -7,7 +7,9 @@ import {
   dotColour,
   isHexColour,
   nameProblem,
+  chosenTier,
   pastedKind,
+  sameTier,
   unusedColour,
 } from "./profiles";
 
@@ -18,6 +20,8 @@ const local: ProfileSummary = {
   hostName: "localhost:8443",
   colour: "#3b82f6",
   unavailable: null,
+  tier: null,
+  queriesPerMinute: null,
 };
 const azure: ProfileSummary = {
   id: "a1",
@@ -26,6 +30,8 @@ const azure: ProfileSummary = {
   hostName: "prod.azure-devices.net",
   colour: "#10B981",
   unavailable: null,
+  tier: null,
+  queriesPerMinute: 10,
 };
 
 describe("activeProfile", () => {
@@ -69,5 +75,22 @@ describe("pastedKind", () => {
     expect(pastedKind("HostName=h;SharedAccessKeyName=owner;SharedAccessKey=abc=")).toBe("service");
     expect(pastedKind("HostName=h;DeviceId=d;SharedAccessKey=abc=")).toBe("device");
     expect(pastedKind("garbage")).toBe("other");
+  });
+});
+
+describe("the hub tier from the profile dialog", () => {
+  it("is null when not known, and keeps units within what the tier can have", () => {
+    expect(chosenTier("", 5)).toBeNull();
+    expect(chosenTier("S1", 4)).toEqual({ name: "S1", units: 4 });
+    expect(chosenTier("F1", 3)).toEqual({ name: "F1", units: 1 });
+    expect(chosenTier("S3", 40)).toEqual({ name: "S3", units: 10 });
+    expect(chosenTier("S2", 0)).toEqual({ name: "S2", units: 1 });
+    expect(chosenTier("S2", Number.NaN)).toEqual({ name: "S2", units: 1 });
+  });
+  it("compares tiers by name and units", () => {
+    expect(sameTier(null, null)).toBe(true);
+    expect(sameTier(null, { name: "S1", units: 1 })).toBe(false);
+    expect(sameTier({ name: "S1", units: 2 }, { name: "S1", units: 2 })).toBe(true);
+    expect(sameTier({ name: "S1", units: 2 }, { name: "S2", units: 2 })).toBe(false);
   });
 });

@@ -1,6 +1,6 @@
 // Pure helpers for the profile sidebar and its dialogs.
 
-import type { ProfileSummary, ProfilesView } from "../../platform";
+import type { HubTier, ProfileSummary, ProfilesView, TierName } from "../../platform";
 
 /** Colours offered for a profile's dot; the local profile starts with the first. */
 export const PROFILE_COLOURS = [
@@ -64,4 +64,25 @@ export function pastedKind(text: string): "empty" | "device" | "service" | "othe
   if (keys.includes("DeviceId")) return "device";
   if (keys.includes("SharedAccessKeyName")) return "service";
   return "other";
+}
+
+/** The most units each tier can have (F1: 1; S1, S2: 200; S3: 10), as Rust checks them. */
+export const TIER_MAX_UNITS: Record<TierName, number> = { F1: 1, S1: 200, S2: 200, S3: 10 };
+
+/** The tiers the profile dialog offers, smallest quota first. */
+export const TIER_NAMES: readonly TierName[] = ["F1", "S1", "S2", "S3"];
+
+/**
+ * The tier to save from the dialog's fields: null when the person does not know it; units
+ * clamped to what the tier can have (so F1 is always 1).
+ */
+export function chosenTier(name: TierName | "", units: number): HubTier | null {
+  if (name === "") return null;
+  const whole = Number.isFinite(units) ? Math.round(units) : 1;
+  return { name, units: Math.min(Math.max(whole, 1), TIER_MAX_UNITS[name]) };
+}
+
+/** Whether two tiers (or "not known") are the same. */
+export function sameTier(a: HubTier | null, b: HubTier | null): boolean {
+  return a === null || b === null ? a === b : a.name === b.name && a.units === b.units;
 }

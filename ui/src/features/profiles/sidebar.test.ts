@@ -22,6 +22,8 @@ function view(unavailable: string | null): ProfilesView {
         hostName: "localhost:8443",
         colour: "#3b82f6",
         unavailable,
+        tier: null,
+        queriesPerMinute: null,
       },
       {
         id: "a1",
@@ -30,6 +32,8 @@ function view(unavailable: string | null): ProfilesView {
         hostName: "prod.azure-devices.net",
         colour: "#10b981",
         unavailable: null,
+        tier: null,
+        queriesPerMinute: 10,
       },
     ],
   };
