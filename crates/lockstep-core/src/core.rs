@@ -432,18 +432,7 @@ impl Core {
             self.inner.fleet.restore(local).await;
         }
         let activated = match self.service_client(profile).await {
-            Ok(client) => self
-                .inner
-                .jobs
-                .activate(
-                    &profile.id,
-                    &profile.host_name,
-                    profile.kind,
-                    profile.queries_per_minute(),
-                    client,
-                )
-                .await
-                .map(drop),
+            Ok(client) => self.inner.jobs.activate(profile, client).await.map(drop),
             Err(error) => Err(error),
         };
         if let Err(error) = activated {
@@ -914,16 +903,7 @@ impl Core {
             return Ok(jobs);
         }
         let client = self.service_client(&profile).await?;
-        self.inner
-            .jobs
-            .activate(
-                &profile.id,
-                &profile.host_name,
-                profile.kind,
-                profile.queries_per_minute(),
-                client,
-            )
-            .await
+        self.inner.jobs.activate(&profile, client).await
     }
 
     /// Runs `work` on the archive, for the active profile, off the async threads.

@@ -28,6 +28,7 @@ use lockstep_jobs::watch::{JobUpdate, JobWatcher, WatchError, WatchOptions};
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 
+use crate::profiles::Profile;
 use crate::view::ProfileKind;
 use crate::{CoreError, CoreEvent};
 
@@ -277,21 +278,21 @@ impl JobsController {
             .filter(|jobs| jobs.profile_id == profile_id)
     }
 
-    /// Watches the jobs of `profile_id` on the hub of `client` instead of the previous
+    /// Watches the jobs of `profile` on the hub of `client` instead of the previous
     /// profile's (whose polls stop), and imports the hub's jobs in the background.
     pub async fn activate(
         &self,
-        profile_id: &str,
-        host_name: &str,
-        kind: ProfileKind,
-        queries_per_minute: Option<u32>,
+        profile: &Profile,
         client: ServiceClient,
     ) -> Result<ProfileJobs, CoreError> {
         self.deactivate().await;
         let archive = self.archive()?;
-        let quota = kind == ProfileKind::Azure;
+        let (profile_id, host_name) = (profile.id.as_str(), profile.host_name.as_str());
+        let quota = profile.kind == ProfileKind::Azure;
         let options = WatchOptions {
-            queries_per_minute: queries_per_minute.or(self.options.queries_per_minute),
+            queries_per_minute: profile
+                .queries_per_minute()
+                .or(self.options.queries_per_minute),
             ..self.options.clone()
         };
         let (watcher, updates) = JobWatcher::new(client.clone(), archive, profile_id, options);

@@ -150,6 +150,27 @@ impl App {
         .await
     }
 
+    /// Waits until the lock is connected and has applied the twin it reads on connecting, so
+    /// that a desired patch sent now arrives as a patch (one sent while that read is in
+    /// flight may come back inside the full twin instead).
+    async fn synced(&self) -> LockView {
+        let view = self.connected().await;
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while !self
+            .core
+            .lock_activity()
+            .iter()
+            .any(|entry| matches!(entry.detail, ActivityDetail::TwinPatch { full: true, .. }))
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the lock never read its twin after connecting"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        view
+    }
+
     /// Starts a second localhub ("Azure") outside the app's dirs that the app trusts.
     async fn azure_hub(&self) -> AzureHub {
         let dir = TestDir::new("azure");
@@ -521,7 +542,7 @@ async fn a_timed_lock_unlocks_by_itself_with_a_lock_changed_event() {
 async fn a_desired_patch_shows_on_the_lock_with_the_last_patch() {
     let (secrets, _) = memory();
     let app = App::start(secrets).await;
-    app.connected().await;
+    app.synced().await;
     let patch = Twin {
         properties: Some(TwinProperties {
             desired: Some(TwinCollection {
