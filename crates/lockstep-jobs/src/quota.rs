@@ -92,10 +92,6 @@ mod tests {
         assert_eq!(budget(TierName::S1, 200), 2_000);
         assert_eq!(budget(TierName::S3, 2), 1_000);
         assert_eq!(HubTier::ASSUMED.queries_per_minute(), 10);
-        assert_eq!(
-            HubTier::ASSUMED.queries_per_minute(),
-            crate::watch::AZURE_QUERIES_PER_MINUTE
-        );
     }
 
     #[test]

@@ -60,22 +60,6 @@ pub struct WatchOptions {
     pub channel_capacity: usize,
 }
 
-impl WatchOptions {
-    /// The options for a hub in Azure: device rows read within
-    /// [`AZURE_QUERIES_PER_MINUTE`] queries a minute.
-    pub fn for_azure() -> Self {
-        Self {
-            queries_per_minute: Some(AZURE_QUERIES_PER_MINUTE),
-            ..Self::default()
-        }
-    }
-}
-
-/// The device-row queries a minute the watcher sends to an Azure hub: half of the quota of
-/// a one-unit S1 or S2 hub (20 a minute), leaving the rest to the query preview and to the
-/// hub's other clients.
-pub const AZURE_QUERIES_PER_MINUTE: u32 = 10;
-
 /// How many queries may go at once before [`WatchOptions::queries_per_minute`] paces them.
 pub const QUERY_BURST: u32 = 5;
 
