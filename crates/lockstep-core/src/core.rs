@@ -20,7 +20,6 @@ use lockstep_jobs::archive::{
 use lockstep_jobs::draft::{self, FieldError, JobDraft};
 use lockstep_jobs::errors::{Operation, describe};
 use lockstep_jobs::preview::{self, JobPreview, PreviewError};
-use lockstep_jobs::quota::{HubTier, TierName};
 use lockstep_jobs::render;
 use lockstep_jobs::summary::JobSummary;
 use lockstep_jobs::watch::WatchOptions;
@@ -35,8 +34,8 @@ use crate::profiles::{LOCAL_PROFILE_ID, Profile, ProfileStore, Profiles};
 use crate::secrets::{self, SecretOpener, SecretStore, blocking};
 use crate::view::{
     ActivityDetail, ActivityEntry, AddAzureProfile, AddedProfile, AppStatus, BuilderDefaults,
-    ExportFormat, ExportedFile, FleetView, JobDetailView, KnobsView, LocalHubView, LockView,
-    ProfileKind, ProfilesView, RenderForm, SecretKind, SubmitOutcome,
+    ExportFormat, ExportedFile, FleetView, HubTier, JobDetailView, KnobsView, LocalHubView,
+    LockView, ProfileKind, ProfilesView, RenderForm, SecretKind, SubmitOutcome,
 };
 use crate::{CoreError, CoreEvent};
 
@@ -611,12 +610,14 @@ impl Core {
     pub async fn set_profile_tier(
         &self,
         id: &str,
-        tier: Option<(TierName, u32)>,
+        tier: Option<HubTier>,
     ) -> Result<ProfilesView, CoreError> {
-        let tier = tier
-            .map(|(name, units)| HubTier::new(name, units))
-            .transpose()
-            .map_err(|message| CoreError::invalid("units", message))?;
+        if let Some(Err(error)) = tier.map(HubTier::config) {
+            return Err(CoreError::invalid(
+                "units",
+                format!("Not a hub Azure offers: {error}."),
+            ));
+        }
         let _ops = self.inner.ops.lock().await;
         self.update_profiles(|p| p.set_tier(id, tier))?;
         let profiles = self.profiles()?;

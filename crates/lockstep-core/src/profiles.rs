@@ -11,10 +11,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use lockstep_jobs::quota::HubTier;
-
 use crate::CoreError;
-use crate::view::{ProfileKind, ProfileSummary, ProfilesView};
+use crate::view::{HubTier, ProfileKind, ProfileSummary, ProfilesView};
 
 /// The file name in the app config dir.
 pub const PROFILES_FILE: &str = "profiles.json";
@@ -70,12 +68,19 @@ impl Profile {
     }
 
     /// The queries a minute Lockstep may spend on this profile's hub (device rows of jobs):
-    /// half of its tier's quota on Azure, `None` (no limit) on the local hub.
+    /// half of its tier's quota on Azure, leaving the rest to the hub's other clients;
+    /// `None` (no limit) on the local hub.
     pub fn queries_per_minute(&self) -> Option<u32> {
-        match self.kind {
-            ProfileKind::Local => None,
-            ProfileKind::Azure => Some(self.tier.unwrap_or(HubTier::ASSUMED).queries_per_minute()),
+        if self.kind == ProfileKind::Local {
+            return None;
         }
+        let quota = self
+            .tier
+            .unwrap_or(HubTier::ASSUMED)
+            .config()
+            .ok()
+            .and_then(|tier| tier.queries_per_minute())?;
+        Some((quota / 2).max(1))
     }
 }
 

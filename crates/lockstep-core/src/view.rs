@@ -6,9 +6,9 @@
 //! TypeScript). 64-bit integers are JSON numbers on the wire, so they are typed `number`
 //! rather than ts-rs's default `bigint`.
 
+use localhub::hub::tier::{Tier, TierConfig, TierError};
 use lockstep_jobs::archive::{ArchivedJob, StatusCount};
 use lockstep_jobs::draft::{FieldError, JobDraft};
-use lockstep_jobs::quota::HubTier;
 use lockstep_jobs::summary::JobSummary;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -49,6 +49,52 @@ pub struct ProfileSummary {
     /// The queries a minute Lockstep spends on this hub's job results: half of its tier's
     /// quota; `None` on the local hub (no limit).
     pub queries_per_minute: Option<u32>,
+}
+
+/// The tiers that run jobs, as the profile dialog offers them (Basic tiers have no jobs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub enum TierName {
+    /// Free: one unit.
+    F1,
+    /// Standard 1: up to 200 units.
+    S1,
+    /// Standard 2: up to 200 units.
+    S2,
+    /// Standard 3: up to 10 units.
+    S3,
+}
+
+/// An Azure hub's tier and number of units, as the person gave them. Azure does not tell
+/// apps a hub's tier, and its query quota (S1: 20 queries a minute per unit) is what the app
+/// budgets its queries by; the tier facts are localhub's [`Tier`] table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct HubTier {
+    /// The tier.
+    pub name: TierName,
+    /// How many units.
+    pub units: u32,
+}
+
+impl HubTier {
+    /// What the app assumes when the person did not say: the smallest quota.
+    pub const ASSUMED: Self = Self {
+        name: TierName::S1,
+        units: 1,
+    };
+
+    /// The tier as localhub knows it, or why it has too few or too many units.
+    pub fn config(self) -> Result<TierConfig, TierError> {
+        let tier = match self.name {
+            TierName::F1 => Tier::F1,
+            TierName::S1 => Tier::S1,
+            TierName::S2 => Tier::S2,
+            TierName::S3 => Tier::S3,
+        };
+        TierConfig::new(tier, self.units)
+    }
 }
 
 /// Every profile and which one is active.

@@ -41,13 +41,12 @@ use lockstep_core::secrets::{
 use lockstep_core::view::{
     ActivityDetail, AddAzureProfile, DeviceConnectionView, KnobsView, ProfileKind, SecretKind,
 };
-use lockstep_core::view::{ExportFormat, RenderForm, SubmitOutcome};
+use lockstep_core::view::{ExportFormat, HubTier, RenderForm, SubmitOutcome, TierName};
 use lockstep_core::{
     AppStatus, Core, CoreConfig, CoreError, CoreEvent, LocalHubPorts, LockView, Notification,
 };
 use lockstep_jobs::archive::{DeviceResultsQuery, JobFilter};
 use lockstep_jobs::draft::{JobDraft, JobKind, StartMode};
-use lockstep_jobs::quota::TierName;
 use lockstep_jobs::summary::JobSummary;
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
@@ -1939,7 +1938,13 @@ async fn on_azure_previews_are_reused_until_a_job_and_imported_jobs_read_their_r
     // Told: two S3 units allow 2,000 queries a minute, Lockstep spends half; saved.
     let view = app
         .core
-        .set_profile_tier(&quota_id, Some((TierName::S3, 2)))
+        .set_profile_tier(
+            &quota_id,
+            Some(HubTier {
+                name: TierName::S3,
+                units: 2,
+            }),
+        )
         .await
         .expect("set");
     let summary = view
@@ -1952,18 +1957,24 @@ async fn on_azure_previews_are_reused_until_a_job_and_imported_jobs_read_their_r
     assert!(saved.contains(r#""name": "S3""#), "{saved}");
     let refused = app
         .core
-        .set_profile_tier(&quota_id, Some((TierName::S3, 11)))
+        .set_profile_tier(
+            &quota_id,
+            Some(HubTier {
+                name: TierName::S3,
+                units: 11,
+            }),
+        )
         .await
         .expect_err("an S3 hub has at most 10 units");
     assert!(
         refused
             .to_string()
-            .contains("An S3 hub has 1 to 10 units, not 11."),
+            .contains("Not a hub Azure offers: the S3 tier has 1 to 10 units, not 11."),
         "{refused}"
     );
     assert!(
         app.core
-            .set_profile_tier("local", Some((TierName::S1, 1)))
+            .set_profile_tier("local", Some(HubTier::ASSUMED))
             .await
             .is_err()
     );

@@ -15,13 +15,11 @@
 //! - [`summary`]: the job and device-result shapes the UI shows (generated TS types).
 //! - [`archive`]: the SQLite archive: one module per table, paging, CSV/JSON export.
 //! - [`watch`]: the job watcher: polling with backoff, pause/resume, import, updates.
-//! - [`quota`]: an Azure hub's tier, its query quota, and Lockstep's share of it.
 
 pub mod archive;
 pub mod draft;
 pub mod errors;
 pub mod preview;
-pub mod quota;
 pub mod render;
 pub mod summary;
 pub mod watch;

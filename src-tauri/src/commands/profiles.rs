@@ -1,8 +1,7 @@
 //! The sidebar: hub profiles.
 
-use lockstep_core::view::{AddAzureProfile, AddedProfile};
+use lockstep_core::view::{AddAzureProfile, AddedProfile, HubTier};
 use lockstep_core::{Core, ProfilesView};
-use lockstep_jobs::quota::HubTier;
 use tauri::State;
 
 use crate::CommandError;
@@ -49,9 +48,7 @@ pub async fn set_profile_tier(
     id: String,
     tier: Option<HubTier>,
 ) -> Result<ProfilesView, CommandError> {
-    Ok(core
-        .set_profile_tier(&id, tier.map(|t| (t.name, t.units)))
-        .await?)
+    Ok(core.set_profile_tier(&id, tier).await?)
 }
 
 /// Makes a profile active.

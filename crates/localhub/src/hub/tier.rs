@@ -82,6 +82,18 @@ impl Tier {
         }
     }
 
+    /// The query quota with `units` units, queries a minute for all clients together
+    /// (Free, S1, S2: 20 per unit; S3: 1,000 per unit); `None`: unlimited. localhub does not
+    /// throttle queries; the app budgets its own queries to an Azure hub with it.
+    pub fn queries_per_minute(self, units: u32) -> Option<u32> {
+        let units = units.max(1);
+        match self {
+            Self::Unlimited => None,
+            Self::F1 | Self::S1 | Self::S2 => Some(20 * units),
+            Self::S3 => Some(1_000 * units),
+        }
+    }
+
     /// The jobs device-operations rate with `units` units, per second; `None`: unthrottled.
     pub fn device_ops_per_second(self, units: u32) -> Option<f64> {
         let units = f64::from(units.max(1));
@@ -185,6 +197,11 @@ impl TierConfig {
         self.tier.device_ops_per_second(self.units)
     }
 
+    /// The query quota, queries a minute; `None`: unlimited.
+    pub fn queries_per_minute(self) -> Option<u32> {
+        self.tier.queries_per_minute(self.units)
+    }
+
     /// A pacer for the device operations of jobs; `None` when unthrottled.
     pub fn rate_limiter(self) -> Option<RateLimiter> {
         self.device_ops_per_second()
@@ -272,6 +289,21 @@ mod tests {
         assert_eq!(Tier::Unlimited.max_active_jobs(), UNLIMITED_MAX_ACTIVE_JOBS);
         let s2 = TierConfig::new(Tier::S2, 7).expect("S2 with 7 units");
         assert_eq!(s2.max_active_jobs(), 5);
+    }
+
+    #[test]
+    fn query_quotas_follow_the_reference() {
+        let quota = |tier, units| {
+            TierConfig::new(tier, units)
+                .expect("a tier")
+                .queries_per_minute()
+        };
+        assert_eq!(quota(Tier::Unlimited, 1), None);
+        assert_eq!(quota(Tier::F1, 1), Some(20));
+        assert_eq!(quota(Tier::S1, 1), Some(20));
+        assert_eq!(quota(Tier::S2, 4), Some(80));
+        assert_eq!(quota(Tier::S1, 200), Some(4_000));
+        assert_eq!(quota(Tier::S3, 2), Some(2_000));
     }
 
     #[test]

@@ -79,11 +79,13 @@ describe("pastedKind", () => {
 });
 
 describe("the hub tier from the profile dialog", () => {
-  it("is null when not known, and keeps units within what the tier can have", () => {
+  it("is null when not known; Free has one unit; other counts are whole and at least 1", () => {
     expect(chosenTier("", 5)).toBeNull();
     expect(chosenTier("S1", 4)).toEqual({ name: "S1", units: 4 });
     expect(chosenTier("F1", 3)).toEqual({ name: "F1", units: 1 });
-    expect(chosenTier("S3", 40)).toEqual({ name: "S3", units: 10 });
+    expect(chosenTier("S3", 2.4)).toEqual({ name: "S3", units: 2 });
+    // Rust refuses counts a tier cannot have (an S3 hub has at most 10), in words.
+    expect(chosenTier("S3", 40)).toEqual({ name: "S3", units: 40 });
     expect(chosenTier("S2", 0)).toEqual({ name: "S2", units: 1 });
     expect(chosenTier("S2", Number.NaN)).toEqual({ name: "S2", units: 1 });
   });

@@ -66,20 +66,18 @@ export function pastedKind(text: string): "empty" | "device" | "service" | "othe
   return "other";
 }
 
-/** The most units each tier can have (F1: 1; S1, S2: 200; S3: 10), as Rust checks them. */
-export const TIER_MAX_UNITS: Record<TierName, number> = { F1: 1, S1: 200, S2: 200, S3: 10 };
-
 /** The tiers the profile dialog offers, smallest quota first. */
 export const TIER_NAMES: readonly TierName[] = ["F1", "S1", "S2", "S3"];
 
 /**
- * The tier to save from the dialog's fields: null when the person does not know it; units
- * clamped to what the tier can have (so F1 is always 1).
+ * The tier to save from the dialog's fields: null when the person does not know it. A Free
+ * hub has one unit; other counts go to Rust as typed (whole, at least 1), which refuses
+ * those the tier cannot have, in words.
  */
 export function chosenTier(name: TierName | "", units: number): HubTier | null {
   if (name === "") return null;
-  const whole = Number.isFinite(units) ? Math.round(units) : 1;
-  return { name, units: Math.min(Math.max(whole, 1), TIER_MAX_UNITS[name]) };
+  if (name === "F1") return { name, units: 1 };
+  return { name, units: Number.isFinite(units) ? Math.max(Math.round(units), 1) : 1 };
 }
 
 /** Whether two tiers (or "not known") are the same. */

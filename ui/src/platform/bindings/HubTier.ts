@@ -2,7 +2,9 @@
 import type { TierName } from "./TierName";
 
 /**
- * A hub's tier and number of units, as the person gave them.
+ * An Azure hub's tier and number of units, as the person gave them. Azure does not tell
+ * apps a hub's tier, and its query quota (S1: 20 queries a minute per unit) is what the app
+ * budgets its queries by; the tier facts are localhub's [`Tier`] table.
  */
 export type HubTier = { 
 /**
@@ -10,6 +12,6 @@ export type HubTier = {
  */
 name: TierName, 
 /**
- * How many units (F1: 1; S1, S2: 1-200; S3: 1-10).
+ * How many units.
  */
 units: number, };
