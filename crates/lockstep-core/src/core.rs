@@ -8,7 +8,7 @@
 //! are serialised by one async mutex; reads never wait for them.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use iothub::service::ServiceClient;
@@ -37,7 +37,7 @@ use crate::view::{
     ExportFormat, ExportedFile, FleetView, HubTier, JobDetailView, KnobsView, LocalHubView,
     LockView, ProfileKind, ProfilesView, RenderForm, SecretKind, SubmitOutcome,
 };
-use crate::{CoreError, CoreEvent};
+use crate::{CoreError, CoreEvent, guard};
 
 /// How many events a slow listener may fall behind before it misses some.
 const EVENT_CAPACITY: usize = 1024;
@@ -100,13 +100,6 @@ struct Inner {
     jobs: JobsController,
     fleet: FleetController,
     ops: tokio::sync::Mutex<()>,
-}
-
-fn guard<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // The data behind these mutexes stays consistent across a panic (plain replacements).
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Core {

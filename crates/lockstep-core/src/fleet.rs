@@ -12,7 +12,7 @@
 //! again as the fleet ([`FleetController::restore`]), in the background with the same
 //! progress, so the fleet the app shows is the one the hub's queries count.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Map, Value};
@@ -24,7 +24,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::local::LocalHub;
 use crate::view::FleetView;
-use crate::{CoreError, CoreEvent, hub};
+use crate::{CoreError, CoreEvent, guard, hub};
 
 /// How many devices one "add" may bring.
 pub const ADD_COUNTS: [u32; 4] = [10, 100, 1_000, 10_000];
@@ -113,7 +113,7 @@ impl FleetController {
 
     /// The fleet now.
     pub fn view(&self) -> FleetView {
-        view_of(&lock(&self.state), *lock(&self.available))
+        view_of(&guard(&self.state), *guard(&self.available))
     }
 
     /// Whether the active profile can have a fleet; leaving the local hub stops the fleet.
@@ -121,7 +121,7 @@ impl FleetController {
         if !available {
             self.stop().await;
         }
-        *lock(&self.available) = available;
+        *guard(&self.available) = available;
         let _ = self.events.send(CoreEvent::FleetChanged(self.view()));
     }
 
@@ -135,14 +135,14 @@ impl FleetController {
                 format!("add 10, 100, 1,000 or 10,000 simulated devices, not {count}"),
             ));
         }
-        if !*lock(&self.available) {
+        if !*guard(&self.available) {
             return Err(CoreError::invalid(
                 "count",
                 "simulated devices run on the local hub only: switch to the Local hub profile",
             ));
         }
         let first = {
-            let mut state = lock(&self.state);
+            let mut state = guard(&self.state);
             if state.adding {
                 return Err(CoreError::invalid(
                     "count",
@@ -155,7 +155,7 @@ impl FleetController {
             state.next_number += count;
             first
         };
-        let cancel = lock(&self.cancel).clone();
+        let cancel = guard(&self.cancel).clone();
         let state = self.state.clone();
         let events = self.events.clone();
         self.tracker.spawn(async move {
@@ -167,7 +167,7 @@ impl FleetController {
                 () = &mut progress => Ok(()),
             };
             {
-                let mut state = lock(&state);
+                let mut state = guard(&state);
                 state.adding = false;
                 if let Err(error) = outcome {
                     state.note = Some(format!("Adding devices stopped: {error}"));
@@ -187,14 +187,14 @@ impl FleetController {
     pub async fn restore(&self, local: Arc<LocalHub>) {
         let idle =
             |state: &State| state.devices.is_empty() && !state.adding && state.next_number == 0;
-        if !*lock(&self.available) || !idle(&lock(&self.state)) {
+        if !*guard(&self.available) || !idle(&guard(&self.state)) {
             return;
         }
         let numbers = match registered_numbers(&local).await {
             Ok(numbers) if numbers.is_empty() => return,
             Ok(numbers) => numbers,
             Err(error) => {
-                lock(&self.state).note = Some(format!(
+                guard(&self.state).note = Some(format!(
                     "The simulated devices of an earlier run were not found: {error}"
                 ));
                 let _ = self.events.send(CoreEvent::FleetChanged(self.view()));
@@ -203,7 +203,7 @@ impl FleetController {
         };
         {
             // An add may have started while the hub answered.
-            let mut state = lock(&self.state);
+            let mut state = guard(&self.state);
             if !idle(&state) {
                 return;
             }
@@ -213,7 +213,7 @@ impl FleetController {
         }
         // Said at once: starting the devices may end before the progress task first looks.
         let _ = self.events.send(CoreEvent::FleetChanged(self.view()));
-        let cancel = lock(&self.cancel).clone();
+        let cancel = guard(&self.cancel).clone();
         let state = self.state.clone();
         let events = self.events.clone();
         self.tracker.spawn(async move {
@@ -226,7 +226,7 @@ impl FleetController {
                 () = &mut progress => Ok(()),
             };
             {
-                let mut state = lock(&state);
+                let mut state = guard(&state);
                 state.adding = false;
                 state.note = Some(match outcome {
                     Ok(()) => format!(
@@ -241,10 +241,10 @@ impl FleetController {
 
     /// Stops every device (they stay registered) and forgets them.
     pub async fn stop(&self) {
-        let cancel = std::mem::take(&mut *lock(&self.cancel));
+        let cancel = std::mem::take(&mut *guard(&self.cancel));
         cancel.cancel();
         let devices = {
-            let mut state = lock(&self.state);
+            let mut state = guard(&self.state);
             state.adding = false;
             state.next_number = 0;
             state.note = None;
@@ -321,7 +321,7 @@ async fn add_devices(
             device.stop();
             return Ok(());
         }
-        lock(state).devices.push(device);
+        guard(state).devices.push(device);
     }
 }
 
@@ -354,7 +354,7 @@ async fn start_registered(
     let options = local.device_options();
     for number in numbers {
         let deadline = tokio::time::Instant::now() + RESTORE_WAIT;
-        while connecting(&lock(state)) >= RESTORE_IN_FLIGHT
+        while connecting(&guard(state)) >= RESTORE_IN_FLIGHT
             && tokio::time::Instant::now() < deadline
         {
             tokio::select! {
@@ -367,7 +367,7 @@ async fn start_registered(
         }
         let connection_string = local.device_connection_string(&device_id(number))?;
         let device = SimulatedDevice::spawn(connection_string, options.clone(), Knobs::default());
-        lock(state).devices.push(device);
+        guard(state).devices.push(device);
     }
     Ok(())
 }
@@ -405,7 +405,7 @@ async fn report_progress(
     let mut last: Option<FleetView> = None;
     let mut idle_since: Option<tokio::time::Instant> = None;
     loop {
-        let view = view_of(&lock(state), true);
+        let view = view_of(&guard(state), true);
         if last.as_ref() != Some(&view) {
             let _ = events.send(CoreEvent::FleetChanged(view.clone()));
         }
@@ -421,13 +421,6 @@ async fn report_progress(
             () = tokio::time::sleep(PROGRESS_EVERY) => {}
         }
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Plain replacements only: the data stays consistent across a panic.
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ use tokio::task::JoinHandle;
 
 use crate::profiles::Profile;
 use crate::view::ProfileKind;
-use crate::{CoreError, CoreEvent};
+use crate::{CoreError, CoreEvent, guard};
 
 /// How long a preview of a condition is reused on an Azure hub.
 pub const PREVIEW_REUSE: Duration = Duration::from_secs(15);
@@ -245,7 +245,7 @@ impl JobsController {
 
     /// Opens the archive in `dir` (created if missing; once, later calls keep the open one).
     pub async fn open_archive(&self, dir: std::path::PathBuf) -> Result<Archive, CoreError> {
-        if let Some(archive) = lock(&self.archive).clone() {
+        if let Some(archive) = guard(&self.archive).clone() {
             return Ok(archive);
         }
         let archive = tokio::task::spawn_blocking(move || {
@@ -260,20 +260,20 @@ impl JobsController {
         .map_err(|error| {
             CoreError::internal(format!("opening the job archive failed: {error}"))
         })??;
-        *lock(&self.archive) = Some(archive.clone());
+        *guard(&self.archive) = Some(archive.clone());
         Ok(archive)
     }
 
     /// The archive, once open.
     pub fn archive(&self) -> Result<Archive, CoreError> {
-        lock(&self.archive)
+        guard(&self.archive)
             .clone()
             .ok_or_else(|| CoreError::internal("the job archive is not open yet"))
     }
 
     /// The jobs of the active profile, if they are set up for `profile_id`.
     pub fn active(&self, profile_id: &str) -> Option<ProfileJobs> {
-        lock(&self.active)
+        guard(&self.active)
             .clone()
             .filter(|jobs| jobs.profile_id == profile_id)
     }
@@ -296,7 +296,7 @@ impl JobsController {
             ..self.options.clone()
         };
         let (watcher, updates) = JobWatcher::new(client.clone(), archive, profile_id, options);
-        if !*lock(&self.visible) {
+        if !*guard(&self.visible) {
             watcher.pause();
         }
         let publisher = Arc::new(tokio::sync::Mutex::new(Publisher {
@@ -322,13 +322,13 @@ impl JobsController {
             })
         };
         jobs.lock_tasks().extend([forward, importing]);
-        *lock(&self.active) = Some(jobs.clone());
+        *guard(&self.active) = Some(jobs.clone());
         Ok(jobs)
     }
 
     /// Stops watching the active profile's jobs.
     pub async fn deactivate(&self) {
-        let previous = lock(&self.active).take();
+        let previous = guard(&self.active).take();
         if let Some(previous) = previous {
             previous.shutdown().await;
         }
@@ -336,8 +336,8 @@ impl JobsController {
 
     /// Pauses (hidden window) or resumes the polls, also of watchers made later.
     pub fn set_visible(&self, visible: bool) {
-        *lock(&self.visible) = visible;
-        if let Some(jobs) = lock(&self.active).as_ref() {
+        *guard(&self.visible) = visible;
+        if let Some(jobs) = guard(&self.active).as_ref() {
             if visible {
                 jobs.watcher.resume();
             } else {
@@ -355,13 +355,6 @@ async fn forward(
     while let Some(update) = updates.recv().await {
         publisher.lock().await.publish(update);
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Plain replacements only: the data stays consistent across a panic.
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]

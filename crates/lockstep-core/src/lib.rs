@@ -40,6 +40,14 @@ pub use local::LocalHubPorts;
 pub use lockstep_jobs::watch::JobUpdate;
 pub use view::{ActivityEntry, AppStatus, FleetView, LockView, ProfilesView};
 
+/// Locks `mutex`, also after a panic elsewhere: the data behind the core's std mutexes is
+/// replaced whole, never left half-changed, so it stays consistent.
+pub(crate) fn guard<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Something the UI should hear about.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CoreEvent {
