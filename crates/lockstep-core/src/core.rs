@@ -1018,11 +1018,9 @@ impl Core {
             })
             .await?
             .ok_or_else(not_archived)?;
-        let profile_id = self.active_profile()?.id;
-        if let Some(jobs) = self.inner.jobs.active(&profile_id)
-            && let Err(error) = jobs.watcher.fill_device_rows(job_id).await
-        {
-            tracing::warn!(job_id, %error, "reading the job's device rows failed");
+        if let Some(jobs) = self.inner.jobs.active(&self.active_profile()?.id) {
+            jobs.watcher
+                .fill_device_rows(&view.job.summary, &view.status_counts);
         }
         Ok(view)
     }

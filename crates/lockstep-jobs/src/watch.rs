@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use ts_rs::TS;
 
-use crate::archive::{Archive, ArchiveError};
+use crate::archive::{Archive, ArchiveError, StatusCount};
 use crate::draft::ValidJob;
 use crate::errors::{ErrorWords, Operation, describe};
 use crate::summary::JobSummary;
@@ -256,30 +256,16 @@ impl JobWatcher {
         Ok(ids.iter().filter(|id| self.watch(id)).count())
     }
 
-    /// Reads the device rows of archived job `job_id` from the hub when the archive has fewer
-    /// than the job's device count: a job imported after it had finished, or one whose last
-    /// read failed. The job is watched, which reads its rows and stops once it is finished.
-    /// True if a read started; false if the rows are all in, the job is not archived, or it
-    /// is watched already.
-    pub async fn fill_device_rows(&self, job_id: &str) -> Result<bool, WatchError> {
-        self.ensure_running()?;
-        let archive = self.inner.archive.clone();
-        let profile_id = self.inner.profile_id.clone();
-        let id = job_id.to_owned();
-        let missing = blocking(move || {
-            let Some(job) = archive.job(&profile_id, &id)? else {
-                return Ok(false);
-            };
-            let expected = job.summary.progress.map_or(0, |p| p.device_count.max(0));
-            let archived: i64 = archive
-                .device_status_counts(&profile_id, &id)?
-                .iter()
-                .map(|c| i64::from(c.count))
-                .sum();
-            Ok(archived < i64::from(expected))
-        })
-        .await?;
-        Ok(missing && self.watch(job_id))
+    /// Reads the device rows of an archived job from the hub when the archive has fewer than
+    /// the job's device count: a job imported after it had finished, or one whose last read
+    /// failed. `job` and `counts` are what the caller read from the archive (its job and
+    /// device counts per status). The job is watched, which reads its rows and stops once it
+    /// is finished. True if a read started; false if the rows are all in or the job is
+    /// watched already.
+    pub fn fill_device_rows(&self, job: &JobSummary, counts: &[StatusCount]) -> bool {
+        let expected = job.progress.map_or(0, |p| p.device_count.max(0));
+        let archived: i64 = counts.iter().map(|c| i64::from(c.count)).sum();
+        archived < i64::from(expected) && self.watch(&job.job_id)
     }
 
     /// Starts watching `job_id`; false if it is watched already or the watcher is shut down.

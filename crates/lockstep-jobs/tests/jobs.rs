@@ -521,12 +521,19 @@ async fn import_existing_jobs_into_a_fresh_archive() {
             .total
     };
     assert_eq!(rows(&done.job_id), 0);
-    assert!(
-        importer
-            .fill_device_rows(&done.job_id)
-            .await
-            .expect("starts")
-    );
+    let opened = || {
+        let job = second
+            .job(PROFILE, &done.job_id)
+            .expect("reads")
+            .expect("archived")
+            .summary;
+        let counts = second
+            .device_status_counts(PROFILE, &done.job_id)
+            .expect("counts");
+        (job, counts)
+    };
+    let (job, counts) = opened();
+    assert!(importer.fill_device_rows(&job, &counts), "a read starts");
     let seen = updates_until(&mut imported_updates, &done.job_id, PATIENCE, |u| {
         !u.watching
     })
@@ -537,19 +544,8 @@ async fn import_existing_jobs_into_a_fresh_archive() {
         "{seen:#?}"
     );
     assert_eq!(rows(&done.job_id), 1);
-    assert!(
-        !importer
-            .fill_device_rows(&done.job_id)
-            .await
-            .expect("checks"),
-        "all in"
-    );
-    assert!(
-        !importer
-            .fill_device_rows("no-such-job")
-            .await
-            .expect("checks")
-    );
+    let (job, counts) = opened();
+    assert!(!importer.fill_device_rows(&job, &counts), "all in");
 
     // Hidden window: the cancellation is not polled until the watcher resumes.
     importer.pause();
